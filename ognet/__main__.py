@@ -1,0 +1,3 @@
+from ognet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``python -m ognet`` (one module each; see ``ognet.cli``)."""
