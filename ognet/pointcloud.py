@@ -58,7 +58,10 @@ def save_cloud(path: str | os.PathLike, points: np.ndarray, mask: np.ndarray | N
 
 
 def load_cloud(path: str | os.PathLike) -> dict:
-    """Read a prepared cloud: ``{"points": (N, 6) float32, "mask": (H, W) bool | None, "method": str}``."""
+    """Read a prepared cloud.
+
+    Returns ``{"points": (N, 6) float32, "mask": (H, W) bool | None, "method": str}``.
+    """
     with np.load(path, allow_pickle=False) as data:
         return {
             "points": data["points"].astype(np.float32),

@@ -1,0 +1,145 @@
+"""OG-Net, the Omni-scale Graph Network, and its registered variants."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ognet.models.config import OGNetConfig
+from ognet.models.omni_scale import OmniScaleModule
+from ognet.models.registry import register_model
+from ognet.models.trace import ModelTrace
+
+#: Parameter counts reported in the paper (re-id, without the identity classifier).
+PAPER_PARAMS = {"ognet": 1.95e6, "ognet_small": 1.20e6, "ognet_deep": 2.47e6}
+
+
+class OGNet(nn.Module):
+    """OG-Net: a stack of omni-scale modules and a pooled 512-d embedding.
+
+    Input ``points`` (B, N, 6): xyz builds the graphs, rgb is the first appearance feature.
+    Points per stage 4096 -> 768 -> 384 -> 192 -> 96 (``config.stage_points``). The head
+    concatenates max- and average-pooling over points, maps them to ``embed_dim`` with a
+    linear layer (no bias) and BN: that is the retrieval feature. Training adds dropout and
+    the identity classifier (submodule ``classifier``).
+
+    Shapes:
+        points: (B, N, 6) -> logits (B, num_classes), or the embedding (B, 512) when
+        ``num_classes == 0``.
+    """
+
+    def __init__(self, config: OGNetConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.blocks = nn.ModuleList()
+        in_ch = c.in_channels
+        last = len(c.channels) - 1
+        for i, (out_ch, pts) in enumerate(zip(c.channels, c.stage_points, strict=True)):
+            self.blocks.append(OmniScaleModule(
+                in_ch, out_ch, pts, k=c.k, group_sizes=c.group_sizes,
+                nonlocal_graph=c.nonlocal_graph and i == last,
+                # A module that starts from rgb has nothing to short-cut from.
+                shortcut=c.shortcut and i > 0,
+            ))
+            in_ch = out_ch
+        self.embedding = nn.Linear(2 * in_ch, c.embed_dim, bias=False)
+        self.embedding_norm = nn.BatchNorm1d(c.embed_dim)
+        self.dropout = nn.Dropout(c.dropout)
+        self.classifier = nn.Linear(c.embed_dim, c.num_classes) if c.num_classes else None
+        self._init_weights()
+
+    def _init_weights(self):
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm1d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if self.classifier is not None:  # a small classifier init, as in the authors' code
+            nn.init.normal_(self.classifier.weight, std=0.001)
+            nn.init.zeros_(self.classifier.bias)
+
+    def forward_features(self, points: torch.Tensor, record: list | None = None) -> torch.Tensor:
+        """(B, N, 6) -> (B, embed_dim) embedding (after BN, not normalised)."""
+        if points.dim() != 3 or points.shape[-1] != 3 + self.config.in_channels:
+            raise ValueError(f"points must be (B, N, {3 + self.config.in_channels}), "
+                             f"got {tuple(points.shape)}")
+        xyz = points[..., :3].contiguous()
+        h = points[..., 3:].contiguous()
+        for block in self.blocks:
+            xyz, h = block(xyz, h, record=record)
+        pooled = torch.cat([h.amax(dim=1), h.mean(dim=1)], dim=-1)
+        return self.embedding_norm(self.embedding(pooled))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, embed_dim) -> (B, num_classes) identity logits."""
+        if self.classifier is None:
+            raise RuntimeError("this model has no classifier (num_classes=0)")
+        return self.classifier(self.dropout(features))
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        features = self.forward_features(points)
+        return features if self.classifier is None else self.forward_head(features)
+
+    @torch.no_grad()
+    def extract(self, points: torch.Tensor) -> torch.Tensor:
+        """(B, N, 6) -> (B, embed_dim) L2-normalised retrieval features (call ``eval()`` first)."""
+        return F.normalize(self.forward_features(points), dim=-1)
+
+    @torch.no_grad()
+    def trace(self, points: torch.Tensor) -> ModelTrace:
+        """Run one cloud, (N, 6) or (1, N, 6), and record what every module did.
+
+        The recorded embedding is the one :meth:`extract` returns for the same input.
+        """
+        if points.dim() == 2:
+            points = points.unsqueeze(0)
+        if points.shape[0] != 1:
+            raise ValueError("trace takes one cloud")
+        record: list = []
+        embedding = F.normalize(self.forward_features(points, record=record), dim=-1)
+        return ModelTrace(points=points[0].detach().cpu(), modules=record,
+                          embedding=embedding[0].cpu())
+
+    def extra_repr(self) -> str:
+        return f"variant={self.config.name}"
+
+
+def count_parameters(model: nn.Module, include_classifier: bool = False) -> int:
+    """Trainable parameters, without the identity classifier unless asked (as the paper counts)."""
+    return sum(p.numel() for name, p in model.named_parameters()
+               if p.requires_grad and (include_classifier or not name.startswith("classifier.")))
+
+
+def _build(defaults: OGNetConfig, num_classes: int, overrides: dict) -> OGNet:
+    return OGNet(OGNetConfig(**{**asdict(defaults), **overrides, "num_classes": num_classes}))
+
+
+@register_model
+def ognet(num_classes: int = 0, **overrides) -> OGNet:
+    """OG-Net: channels 64-128-256-512 (1.95M parameters in the paper)."""
+    return _build(OGNetConfig(name="ognet", channels=(64, 128, 256, 512)), num_classes, overrides)
+
+
+@register_model
+def ognet_small(num_classes: int = 0, **overrides) -> OGNet:
+    """OG-Net-Small: channels 48-96-192-384 (1.20M parameters in the paper)."""
+    return _build(OGNetConfig(name="ognet_small", channels=(48, 96, 192, 384)), num_classes,
+                  overrides)
+
+
+@register_model
+def ognet_deep(num_classes: int = 0, **overrides) -> OGNet:
+    """OG-Net-Deep: seven modules 48-96-96-192-192-384-384 with short-cuts (2.47M in the paper).
+
+    The modules that keep the channel count do not downsample (the basic module of Fig. 4a).
+    """
+    return _build(OGNetConfig(name="ognet_deep", channels=(48, 96, 96, 192, 192, 384, 384),
+                              stage_points=(768, 384, 0, 192, 0, 96, 0), shortcut=True),
+                  num_classes, overrides)
