@@ -22,7 +22,10 @@ __version__ = "0.1.0"
 
 
 def load_model(path, device=None):
-    """Rebuild a trained model from a ``.safetensors`` checkpoint and its JSON config (eval mode)."""
+    """Rebuild a trained model from a ``.safetensors`` checkpoint and its JSON config.
+
+    The model comes back in eval mode on ``device`` (default: CUDA when available, else CPU).
+    """
     from ognet.engine.checkpoint import load_model as _load_model
 
     return _load_model(path, device=device)
