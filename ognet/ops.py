@@ -209,6 +209,10 @@ def _auto_knn_backend(query: torch.Tensor, support: torch.Tensor) -> str:
 
 
 def _knn_torch(query: torch.Tensor, support: torch.Tensor, k: int, chunk: int = 2048):
+    # Centre on the support's mean: the expansion below loses precision far from the origin,
+    # and centring keeps the graph the same under translation.
+    centre = support.mean(dim=1, keepdim=True)
+    query, support = query - centre, support - centre
     out = []
     s2 = (support**2).sum(-1).unsqueeze(1)  # (B, 1, N)
     for q in query.split(chunk, dim=1):
