@@ -98,13 +98,13 @@ def farthest_point_sample(xyz: torch.Tensor, num_samples: int, start: torch.Tens
 
 
 def _auto_fps_backend(xyz: torch.Tensor, num_samples: int) -> str:
-    # Measured in benchmarks/bench_model.py (BENCHMARKS.md, "Graph operations"): on the CPU
-    # Open3D's C++ loop beats torch-cluster and the Python loop for one or a few clouds; for
-    # large batches the batched torch loop amortises its per-step overhead over the batch.
+    # Measured with benchmarks/bench_model.py (BENCHMARKS.md, "Graph operations"): on the CPU
+    # Open3D's C++ loop is 10x faster than torch-cluster and the Python loop, one cloud at a
+    # time or batched; on CUDA torch-cluster's kernel avoids the Python loop.
     if xyz.device.type == "cpu":
-        if o3d is not None and xyz.shape[0] <= 8:
+        if o3d is not None:
             return "open3d"
-        return "torch"
+        return "cluster" if torch_cluster is not None else "torch"
     return "cluster" if torch_cluster is not None else "torch"
 
 
@@ -201,10 +201,15 @@ def knn_graph(x: torch.Tensor, k: int, backend: str = "auto") -> torch.Tensor:
 
 
 def _auto_knn_backend(query: torch.Tensor, support: torch.Tensor) -> str:
-    # Measured in benchmarks/bench_model.py: see BENCHMARKS.md ("Graph operations").
-    if query.device.type == "cpu" and query.shape[-1] == 3 and cKDTree is not None \
-            and support.shape[1] >= 1024:
-        return "scipy"
+    # Measured with benchmarks/bench_model.py: on the CPU a KD-tree (scipy, then torch-cluster)
+    # wins for 3-D clouds of 512 points or more; below that, and for the non-local graph on
+    # high-dimensional features, the batched brute force (one matmul and a top-k) wins. On
+    # CUDA the brute force is one kernel.
+    if query.device.type == "cpu" and query.shape[-1] == 3 and support.shape[1] >= 512:
+        if cKDTree is not None:
+            return "scipy"
+        if torch_cluster is not None:
+            return "cluster"
     return "torch"
 
 
