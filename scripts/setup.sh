@@ -33,5 +33,6 @@ $PIP install -q "torch==2.13.0"
 # 14 minutes on 2 cores the first time). pip caches the built wheel, so later installs reuse it.
 $PIP install -q --no-build-isolation "torch-cluster==1.6.3"
 $PIP install -q -r requirements.txt
-$PIP install -q --no-deps -e .
+# The editable install of ognet itself (setuptools warns at length; show it only on failure).
+$PIP install -q --no-deps -e . >/dev/null 2>&1 || $PIP install --no-deps -e .
 echo "$KEY" > "$STAMP"
