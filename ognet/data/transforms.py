@@ -1,0 +1,71 @@
+"""Point-cloud augmentations of the paper, as pure functions on ``(N, 6)`` float32 arrays.
+
+Training applies, in order: a random isotropic scale, zero-mean Gaussian jitter of the
+positions and, with probability 0.5, a horizontal flip (mirror x: the person-centred frame
+has x to the image's right, so mirroring x is the 3D analogue of flipping the photo). Colors
+are never changed. ``z_zero`` is the 2D control of Table I ("2D image"): depth set to 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class AugmentConfig:
+    """Parameters of :func:`augment` (the defaults are the ones we train with).
+
+    Attributes:
+        scale: ``(low, high)`` of the uniform isotropic scale factor.
+        jitter_sigma: standard deviation (metres) of the Gaussian position noise.
+        jitter_clip: the noise is clipped to ``[-clip, clip]``.
+        flip_prob: probability of mirroring x.
+    """
+
+    scale: tuple[float, float] = (0.9, 1.1)
+    jitter_sigma: float = 0.01
+    jitter_clip: float = 0.05
+    flip_prob: float = 0.5
+
+
+def random_scale(points: np.ndarray, low: float, high: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Scale xyz of (N, 6) ``points`` by one factor drawn from U(low, high); returns (N, 6)."""
+    out = points.copy()
+    out[:, :3] *= rng.uniform(low, high)
+    return out
+
+
+def jitter(points: np.ndarray, sigma: float, clip: float,
+           rng: np.random.Generator) -> np.ndarray:
+    """Add clipped N(0, sigma^2) noise to xyz of (N, 6) ``points``; returns (N, 6)."""
+    out = points.copy()
+    noise = rng.normal(0.0, sigma, size=(len(points), 3)).astype(points.dtype)
+    out[:, :3] += np.clip(noise, -clip, clip)
+    return out
+
+
+def mirror_x(points: np.ndarray) -> np.ndarray:
+    """Horizontal flip of (N, 6) ``points``: x -> -x (colors and order unchanged)."""
+    out = points.copy()
+    out[:, 0] = -out[:, 0]
+    return out
+
+
+def z_zero(points: np.ndarray) -> np.ndarray:
+    """The 2D control: (N, 6) ``points`` with z set to 0."""
+    out = points.copy()
+    out[:, 2] = 0.0
+    return out
+
+
+def augment(points: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Scale, jitter and maybe mirror (N, 6) ``points``; returns a new (N, 6) float32 array."""
+    out = random_scale(points, *config.scale, rng=rng)
+    if config.jitter_sigma > 0:
+        out = jitter(out, config.jitter_sigma, config.jitter_clip, rng)
+    if rng.random() < config.flip_prob:
+        out = mirror_x(out)
+    return out.astype(np.float32, copy=False)

@@ -1,0 +1,286 @@
+"""``GalleryIndex``: the features of a gallery and what is needed to show its matches.
+
+Stored per item: the L2-normalised feature (float16 on disk), pid, camid, the source image
+path, the prepared cloud path (the cloud itself is not stored) and a 128x64 JPEG thumbnail
+(so an app can show matches without the dataset). ``search`` is exact cosine top-k: a matrix
+product with the features in chunks, on the device where the features are.
+
+On disk (format version 1) an index is one safetensors file (``index.safetensors`` inside the
+folder given to :meth:`GalleryIndex.save`, or the ``.safetensors`` path itself): tensors
+``features`` (N, D) float16, ``pids`` / ``camids`` (N,) int64, ``thumb_bytes`` (T,) uint8 (all
+JPEGs concatenated), ``thumb_offsets`` (N + 1,) int64, and a JSON string in the header
+metadata (``ognet_gallery``) with the version, paths and provenance. No pickle anywhere; the
+file is written to a temporary name and renamed.
+
+Past one machine (tens of millions of items, or many writers), put the features in FAISS
+(``IndexFlatIP`` / IVF-PQ) or a vector database and keep this class as the front: only
+:meth:`GalleryIndex.search` needs to change, returning the same ``SearchResult``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+FORMAT = "ognet-gallery"
+VERSION = 1
+INDEX_FILE = "index.safetensors"
+THUMB_SIZE = (128, 64)  # (height, width) of the thumbnails, the re-id crop shape
+
+
+class GalleryError(RuntimeError):
+    """A gallery index file is missing, corrupted or of an unknown version."""
+
+
+class SearchResult(NamedTuple):
+    """Top-k matches: ``indices`` (Q, k) int64, ``similarities`` (Q, k) float32 cosine,
+    ``pids`` (Q, k) int64; ``(k,)`` each for a single ``(D,)`` query."""
+
+    indices: np.ndarray
+    similarities: np.ndarray
+    pids: np.ndarray
+
+
+def encode_thumbnail(image: np.ndarray, size: tuple[int, int] = THUMB_SIZE,
+                     quality: int = 85) -> bytes:
+    """(H, W, 3) uint8 or float in [0, 1] image -> JPEG bytes of a ``size`` (h, w) thumbnail."""
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
+    img = Image.fromarray(arr).convert("RGB").resize((size[1], size[0]), Image.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def thumbnail_for(item, size: tuple[int, int] = THUMB_SIZE) -> bytes:
+    """JPEG thumbnail of a ``ReIDItem``: its image when there is one, else the colors of its
+    prepared cloud laid out as the 128x64 crop they were lifted from (one point per pixel,
+    row-major; pixels outside the ``mask`` stay black). Empty bytes when neither works."""
+    from PIL import Image
+
+    from ognet.pointcloud import LIFTED_POINTS, load_cloud
+
+    if item.image_path is not None and Path(item.image_path).is_file():
+        with Image.open(item.image_path) as im:
+            return encode_thumbnail(np.asarray(im.convert("RGB")), size)
+    if item.cloud_path is not None:
+        cloud = load_cloud(item.cloud_path)
+        rgb = cloud["points"][:, 3:6]
+        mask = cloud["mask"]
+        if mask is not None and mask.sum() == len(rgb):
+            img = np.zeros((*mask.shape, 3), dtype=np.float32)
+            img[mask] = rgb
+            return encode_thumbnail(img, size)
+        if len(rgb) == LIFTED_POINTS:
+            return encode_thumbnail(rgb.reshape(128, 64, 3), size)
+    return b""
+
+
+class GalleryIndex:
+    """Gallery features + metadata with exact cosine top-k search.
+
+    Attributes:
+        features: (N, D) torch tensor, float16 (the storage type); L2-normalised rows.
+        pids, camids: (N,) int64 numpy arrays.
+        image_paths, cloud_paths: (N,) lists of str ("" when unknown).
+        thumbnails: (N,) list of JPEG bytes (``b""`` when none).
+        meta: provenance (checkpoint, dataset, created) saved with the index.
+    """
+
+    def __init__(self, features, pids, camids, image_paths=None, cloud_paths=None,
+                 thumbnails=None, meta: dict | None = None):
+        feats = torch.as_tensor(np.asarray(features) if not torch.is_tensor(features)
+                                else features)
+        if feats.dim() != 2:
+            raise ValueError(f"features must be (N, D), got {tuple(feats.shape)}")
+        n = feats.shape[0]
+        self.features = feats.to(torch.float16)
+        self.pids = np.asarray(pids, dtype=np.int64).reshape(-1)
+        self.camids = np.asarray(camids, dtype=np.int64).reshape(-1)
+        self.image_paths = [str(p) if p else "" for p in (image_paths or [""] * n)]
+        self.cloud_paths = [str(p) if p else "" for p in (cloud_paths or [""] * n)]
+        self.thumbnails = list(thumbnails) if thumbnails is not None else [b""] * n
+        for name, seq in (("pids", self.pids), ("camids", self.camids),
+                          ("image_paths", self.image_paths), ("cloud_paths", self.cloud_paths),
+                          ("thumbnails", self.thumbnails)):
+            if len(seq) != n:
+                raise ValueError(f"{name} has {len(seq)} entries for {n} features")
+        self.meta = dict(meta or {})
+        self._compute: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.features.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.features.device
+
+    def to(self, device: str | torch.device) -> GalleryIndex:
+        """Move the features (and the search cache) to ``device``; returns self."""
+        self.features = self.features.to(device)
+        self._compute = None
+        return self
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def build(cls, model: torch.nn.Module, dataset, batch_size: int = 64,
+              device: str | torch.device | None = None, thumbnails: bool = True,
+              workers: int = 0, progress: bool = True, meta: dict | None = None
+              ) -> GalleryIndex:
+        """Extract features of every item of a ``PointCloudDataset`` with ``model.extract``.
+
+        Args:
+            model: a trained OG-Net (put in eval mode here).
+            dataset: ``ognet.data.PointCloudDataset`` in evaluation mode (``train=False``).
+            thumbnails: make a JPEG thumbnail per item (from its image, else its cloud).
+        """
+        from tqdm import tqdm
+
+        from ognet.engine.checkpoint import resolve_device
+        from ognet.engine.evaluation import extract_features
+
+        device = resolve_device(device)
+        model = model.to(device).eval()
+        feats = extract_features(model, dataset, batch_size=batch_size, device=device,
+                                 workers=workers, desc="index", progress=progress)
+        items = dataset.items
+        thumbs = [thumbnail_for(it) for it in tqdm(items, desc="thumbnails", leave=False,
+                                                   disable=not progress)] if thumbnails \
+            else None
+        info = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "z_zero": bool(getattr(dataset, "z_zero", False)),
+                "num_points": int(getattr(dataset, "num_points", 0)), **(meta or {})}
+        return cls(feats, [it.pid for it in items], [it.camid for it in items],
+                   [it.image_path for it in items], [it.cloud_path for it in items], thumbs,
+                   meta=info)
+
+    # ------------------------------------------------------------------ search
+    def _compute_features(self) -> torch.Tensor:
+        """The features in the dtype used for the product: float32 on CPU (no fast float16
+        matmul there), float16 on CUDA. Cached."""
+        if self._compute is None:
+            dtype = torch.float32 if self.device.type == "cpu" else torch.float16
+            self._compute = self.features.to(dtype)
+        return self._compute
+
+    @torch.no_grad()
+    def search(self, query, k: int = 5, chunk_size: int = 262144) -> SearchResult:
+        """Exact cosine top-k of ``query`` (Q, D) or (D,) (normalised here) over the gallery.
+
+        Gallery rows are scanned in chunks of ``chunk_size``; the per-chunk top-k are merged.
+        Returns a :class:`SearchResult` of numpy arrays, (Q, k) or (k,) for a 1-D query;
+        ``k`` is capped at the gallery size.
+        """
+        q = torch.as_tensor(np.asarray(query) if not torch.is_tensor(query) else query)
+        single = q.dim() == 1
+        q = q.reshape(1, -1) if single else q
+        if q.dim() != 2 or q.shape[1] != self.dim:
+            raise ValueError(f"query must be (Q, {self.dim}) or ({self.dim},), got "
+                             f"{tuple(q.shape)}")
+        if len(self) == 0:
+            raise ValueError("the gallery is empty")
+        k = min(k, len(self))
+        feats = self._compute_features()
+        q = torch.nn.functional.normalize(q.to(self.device, torch.float32), dim=1).to(
+            feats.dtype)
+        best_s = best_i = None
+        for start in range(0, len(self), chunk_size):
+            sims = (q @ feats[start:start + chunk_size].T).float()
+            s, i = torch.topk(sims, min(k, sims.shape[1]), dim=1, sorted=True)
+            i = i + start
+            if best_s is None:
+                best_s, best_i = s, i
+            else:
+                s, i = torch.cat([best_s, s], 1), torch.cat([best_i, i], 1)
+                best_s, pos = torch.topk(s, k, dim=1, sorted=True)
+                best_i = torch.gather(i, 1, pos)
+        idx = best_i.cpu().numpy().astype(np.int64)
+        sim = best_s.cpu().numpy().astype(np.float32)
+        pid = self.pids[idx]
+        if single:
+            return SearchResult(idx[0], sim[0], pid[0])
+        return SearchResult(idx, sim, pid)
+
+    # ------------------------------------------------------------------ thumbnails
+    def thumbnail(self, i: int) -> np.ndarray | None:
+        """Item ``i``'s thumbnail as an (H, W, 3) uint8 array, or ``None``."""
+        from PIL import Image
+
+        data = self.thumbnails[i]
+        if not data:
+            return None
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+
+    # ------------------------------------------------------------------ I/O
+    @staticmethod
+    def _file(path: str | os.PathLike) -> Path:
+        p = Path(path)
+        return p if p.suffix == ".safetensors" else p / INDEX_FILE
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the index (a folder, or a ``.safetensors`` file) atomically; returns the file."""
+        from safetensors.numpy import save_file
+
+        target = self._file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lengths = np.array([len(t) for t in self.thumbnails], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        blob = np.frombuffer(b"".join(self.thumbnails), dtype=np.uint8).copy()
+        arrays = {"features": self.features.cpu().numpy().astype(np.float16),
+                  "pids": self.pids, "camids": self.camids,
+                  "thumb_bytes": blob if len(blob) else np.zeros(0, dtype=np.uint8),
+                  "thumb_offsets": offsets}
+        header = {"format": FORMAT, "version": VERSION, "count": len(self), "dim": self.dim,
+                  "thumb_size": list(THUMB_SIZE), "image_paths": self.image_paths,
+                  "cloud_paths": self.cloud_paths, "meta": self.meta}
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(arrays, tmp, metadata={"ognet_gallery": json.dumps(header)})
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> GalleryIndex:
+        """Read an index written by :meth:`save` (folder or file); features go to ``device``."""
+        from safetensors import SafetensorError, safe_open
+
+        file = cls._file(path)
+        if not file.is_file():
+            raise GalleryError(f"{file}: gallery index not found")
+        try:
+            with safe_open(str(file), framework="numpy") as f:
+                header = json.loads((f.metadata() or {}).get("ognet_gallery", "null"))
+                arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        except (SafetensorError, OSError, ValueError) as e:
+            raise GalleryError(f"{file}: corrupted gallery index ({e})") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise GalleryError(f"{file}: not an ognet gallery index")
+        if header.get("version") != VERSION:
+            raise GalleryError(f"{file}: gallery format version {header.get('version')}, this "
+                               f"ognet reads version {VERSION}")
+        offsets = arrays["thumb_offsets"]
+        blob = arrays["thumb_bytes"].tobytes()
+        thumbs = [blob[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+        index = cls(torch.from_numpy(arrays["features"]), arrays["pids"], arrays["camids"],
+                    header["image_paths"], header["cloud_paths"], thumbs, meta=header["meta"])
+        return index.to(device)

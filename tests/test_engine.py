@@ -1,0 +1,200 @@
+"""Training end to end on generated identities: train -> checkpoint -> resume -> index -> search,
+plus checkpoint round trips and errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ognet.cli import main as cli_main
+from ognet.engine import (
+    CheckpointError,
+    TrainConfig,
+    load_model,
+    lr_factor,
+    read_checkpoint_meta,
+    save_checkpoint,
+    train,
+)
+from ognet.engine.checkpoint import load_state_dict
+from ognet.gallery import GalleryIndex
+from ognet.models import create_model
+from ognet.pointcloud import save_cloud
+
+NUM_IDS = 4
+CLOUD_POINTS = 8192  # as lifted: one point per pixel of a 128x64 crop
+# A tiny OG-Net-Small so that CPU training takes seconds.
+TINY = {"channels": [16, 32, 32, 64], "stage_points": [128, 64, 32, 16], "k": 8,
+        "group_sizes": [4, 8, 16]}
+
+
+def make_cloud(pid: int, rng: np.random.Generator, n: int = CLOUD_POINTS) -> np.ndarray:
+    """A person-sized ellipsoid whose radii and two-tone colors depend on ``pid``; (n, 6)."""
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    radii = np.array([0.15 + 0.05 * pid, 0.8, 0.1 + 0.04 * (pid % 3)])
+    xyz = d * radii + rng.normal(0, 0.005, size=(n, 3))
+    palette = np.array([[0.9, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.9], [0.9, 0.9, 0.1],
+                        [0.8, 0.2, 0.8], [0.1, 0.9, 0.9]])
+    top, bottom = palette[pid % len(palette)], palette[(pid + 2) % len(palette)]
+    rgb = np.where(xyz[:, 1:2] > 0, top, bottom) + rng.normal(0, 0.03, size=(n, 3))
+    return np.concatenate([xyz, np.clip(rgb, 0, 1)], axis=1).astype(np.float32)
+
+
+def write_market_tree(root, num_ids: int = NUM_IDS, per_cam: int = 3, seed: int = 0):
+    """A prepared Market-1501 tree: train ids 1..num_ids, test ids 101..100+num_ids; two
+    cameras; query = one cloud per camera per test id; one junk (-1) and one distractor (0)."""
+    rng = np.random.default_rng(seed)
+    for split, offset in (("bounding_box_train", 1), ("bounding_box_test", 101)):
+        for i in range(num_ids):
+            pid = offset + i
+            for cam in (1, 2):
+                for j in range(per_cam):
+                    save_cloud(root / split / f"{pid:04d}_c{cam}s1_{j:06d}_00.npz",
+                               make_cloud(i, rng))
+                if split == "bounding_box_test":
+                    save_cloud(root / "query" / f"{pid:04d}_c{cam}s1_{99:06d}_00.npz",
+                               make_cloud(i, rng))
+    save_cloud(root / "bounding_box_test" / "-1_c1s1_000001_00.npz", make_cloud(0, rng))
+    save_cloud(root / "bounding_box_test" / "0000_c2s1_000002_00.npz", make_cloud(5, rng))
+    return root
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory):
+    return write_market_tree(tmp_path_factory.mktemp("market"))
+
+
+def tiny_config(data, out, **kw) -> TrainConfig:
+    values = dict(data=str(data), out_dir=str(out), model="ognet_small", model_overrides=TINY,
+                  num_points=256, k=8, epochs=4, batch_size=8, lr=3e-3, warmup_epochs=1,
+                  eval_every=2, workers=0, device="cpu", seed=3)
+    values.update(kw)
+    return TrainConfig(**values)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    f = [lr_factor(s, 100, 10, 0.01) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:], strict=False))
+    assert f[-1] == pytest.approx(0.01, abs=2e-3)
+
+
+def test_train_checkpoint_resume_index_search(market, tmp_path):
+    # Four epochs straight ...
+    full = train(tiny_config(market, tmp_path / "full"), progress=False)
+    # ... and two, then two more resumed from `last`, give the same weights.
+    train(tiny_config(market, tmp_path / "split"), progress=False, stop_epoch=2)
+    resumed = train(tiny_config(market, tmp_path / "split", epochs=4, resume=True),
+                    progress=False)
+    a = load_state_dict(tmp_path / "full" / "last.safetensors")
+    b = load_state_dict(tmp_path / "split" / "last.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert resumed["metrics"]["loss"] == pytest.approx(full["metrics"]["loss"], rel=1e-3)
+
+    hist = [json.loads(line) for line in (tmp_path / "full" / "history.jsonl").open()]
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert "mAP" in hist[1] and "rank1" in hist[3]
+    assert (tmp_path / "full" / "train.log").read_text().count("epoch") >= 4
+
+    meta = read_checkpoint_meta(tmp_path / "full" / "last.safetensors")
+    assert meta["epoch"] == 4 and meta["num_classes"] == NUM_IDS
+    assert meta["input_points"] == 256 and meta["train_data"] == str(market)
+    assert meta["model"]["channels"] == TINY["channels"] and "mAP" in meta["metrics"]
+    assert (tmp_path / "full" / "best.safetensors").is_file()
+
+    # Index the gallery through the CLI, then search it with the query features.
+    ckpt = tmp_path / "full" / "last.safetensors"
+    assert cli_main(["index", "--checkpoint", str(ckpt), "--data", str(market),
+                     "--out", str(tmp_path / "gallery"), "--device", "cpu",
+                     "--workers", "0"]) == 0
+    index = GalleryIndex.load(tmp_path / "gallery")
+    assert len(index) == NUM_IDS * 2 * 3 + 1          # junk dropped, distractor kept
+    assert index.meta["checkpoint"] == str(ckpt) and index.thumbnail(0).shape == (128, 64, 3)
+    model = load_model(ckpt, device="cpu")
+    assert not model.training and model.classifier is not None
+    from ognet.data import PointCloudDataset, load_dataset
+
+    data = load_dataset(market, splits=("query",))
+    queries = PointCloudDataset(data.query, num_points=256)
+    feats = model.extract(torch.stack([queries[i]["points"] for i in range(len(queries))]))
+    res = index.search(feats, k=5)
+    assert res.indices.shape == (len(queries), 5)
+    assert np.all(np.diff(res.similarities, axis=1) <= 1e-6)
+    np.testing.assert_array_equal(res.pids, index.pids[res.indices])
+    # Distinctive shapes and colors: most queries find their identity first.
+    top1 = (res.pids[:, 0] == queries.pids).mean()
+    assert top1 >= 0.5, top1
+
+    assert cli_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(market),
+                     "--device", "cpu", "--workers", "0",
+                     "--json", str(tmp_path / "eval.json")]) == 0
+    ev = json.loads((tmp_path / "eval.json").read_text())
+    assert 0 <= ev["mAP"] <= 100 and ev["num_query"] == len(queries)
+
+
+def test_train_cli_with_config_file_identity_sampler_circle_and_z_zero(market, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"data: {market}\nmodel: ognet_small\nnum_points: 256\nk: 8\n"
+                   f"epochs: 1\nbatch_size: 8\nworkers: 0\neval_every: 0\n"
+                   f"model_overrides: {json.dumps(TINY)}\n")
+    out = tmp_path / "run"
+    assert cli_main(["train", "--config", str(cfg), "--out", str(out), "--device", "cpu",
+                     "--sampler", "identity", "--num-instances", "2", "--loss", "ce+circle",
+                     "--z-zero", "--quiet"]) == 0
+    meta = read_checkpoint_meta(out / "last.json")
+    assert meta["z_zero"] is True and meta["train_config"]["sampler"] == "identity"
+    assert meta["train_config"]["loss"] == "ce+circle" and meta["epoch"] == 1
+
+
+def _tiny_model(num_classes=3):
+    return create_model("ognet_small", num_classes=num_classes, num_points=256, **TINY)
+
+
+def test_safetensors_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = _tiny_model().eval()
+    path = save_checkpoint(tmp_path / "m.safetensors", model, epoch=7, metrics={"mAP": 1.5})
+    loaded = load_model(path, device="cpu")
+    assert loaded.config == model.config and not loaded.training
+    x = torch.rand(2, 256, 6)
+    torch.testing.assert_close(loaded.extract(x), model.extract(x))
+    assert read_checkpoint_meta(tmp_path / "m")["metrics"] == {"mAP": 1.5}
+    assert load_model(tmp_path / "m.json", device="cpu", num_classes=0).classifier is None
+    assert not list(tmp_path.glob(".*tmp"))          # no temporary files left behind
+
+
+def test_checkpoint_errors_are_clear(tmp_path):
+    model = _tiny_model()
+    path = save_checkpoint(tmp_path / "m.safetensors", model)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "missing.safetensors")
+    # Corrupted weights (truncated file).
+    data = path.read_bytes()
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(data[: len(data) // 2])
+    (tmp_path / "bad.json").write_text((tmp_path / "m.json").read_text())
+    with pytest.raises(CheckpointError, match="do not match|corrupted"):
+        load_model(bad)
+    # A corrupted file whose JSON carries no checksum is still caught by safetensors.
+    meta = json.loads((tmp_path / "m.json").read_text())
+    del meta["weights_sha256"]
+    (tmp_path / "bad.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_model(bad)
+    # Weights of another architecture under this config.
+    other = save_checkpoint(tmp_path / "o.safetensors", _tiny_model(num_classes=5))
+    meta = json.loads((tmp_path / "m.json").read_text())
+    meta["weights_sha256"] = json.loads((tmp_path / "o.json").read_text())["weights_sha256"]
+    (tmp_path / "mix.json").write_text(json.dumps(meta))
+    (tmp_path / "mix.safetensors").write_bytes(other.read_bytes())
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        load_model(tmp_path / "mix.safetensors")
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="JSON"):
+        load_model(path)
