@@ -1,0 +1,211 @@
+"""Dataset parsing (four naming conventions), point-cloud datasets, augmentations, samplers."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ognet.data import (
+    AugmentConfig,
+    DatasetLayoutError,
+    PointCloudDataset,
+    RandomIdentitySampler,
+    ReIDItem,
+    augment,
+    detect_format,
+    jitter,
+    load_dataset,
+    mirror_x,
+    parse_name,
+    random_scale,
+    z_zero,
+)
+from ognet.pointcloud import save_cloud
+
+
+def touch_image(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 16), (120, 30, 60)).save(path)
+
+
+def write_tree(root, names: dict[str, list[str]]):
+    for folder, files in names.items():
+        for name in files:
+            touch_image(root / folder / name)
+    return root
+
+
+def test_market1501_names_junk_distractors_and_relabel(tmp_path):
+    root = write_tree(tmp_path, {
+        "bounding_box_train": ["0002_c1s1_000451_03.jpg", "0002_c2s1_000301_01.jpg",
+                               "0007_c3s3_077419_03.jpg"],
+        "bounding_box_test": ["-1_c1s1_000401_03.jpg", "0000_c6s1_000121_01.jpg",
+                              "0003_c2s1_000276_01.jpg"],
+        "query": ["0003_c1s1_000301_00.jpg"],
+    })
+    assert detect_format(root) == "market1501"
+    data = load_dataset(root)
+    assert [(it.pid, it.camid) for it in data.train] == [(2, 0), (2, 1), (7, 2)]
+    assert data.train_labels == [0, 0, 1] and data.num_train_pids == 2
+    assert sorted(it.pid for it in data.gallery) == [-1, 0, 3]        # kept for evaluation
+    assert data.query[0].camid == 0 and data.query[0].image_path.suffix == ".jpg"
+    assert "query" in data.summary()
+
+
+def test_dukemtmc_names(tmp_path):
+    root = write_tree(tmp_path, {
+        "bounding_box_train": ["0001_c2_f0046182.jpg", "0005_c8_f0001234.jpg"],
+        "bounding_box_test": ["0010_c1_f0000001.jpg"],
+        "query": ["0010_c5_f0000002.jpg"],
+    })
+    data = load_dataset(root)
+    assert data.format == "dukemtmc"
+    assert [(it.pid, it.camid) for it in data.train] == [(1, 1), (5, 7)]
+    assert data.query[0].camid == 4
+
+
+def test_cuhk03np_detected_folder(tmp_path):
+    for kind in ("detected", "labeled"):
+        write_tree(tmp_path / kind, {
+            "bounding_box_train": ["1_c1_000001.png", "1_c2_000002.png", "3_c1_000010.png"],
+            "bounding_box_test": ["20_c2_000004.png"],
+            "query": ["20_c1_000005.png"],
+        })
+    data = load_dataset(tmp_path)
+    assert data.format == "cuhk03np" and data.train[0].image_path.parent.parent.name == "detected"
+    assert [(it.pid, it.camid) for it in data.train] == [(1, 0), (1, 1), (3, 0)]
+    assert load_dataset(tmp_path / "labeled").format == "cuhk03np"
+
+
+def test_msmt17_list_files_and_market_style_folders(tmp_path):
+    root = tmp_path / "MSMT17_V1"
+    names = {"train": ["0000/0000_000_01_0303morning_0015_0.jpg",
+                       "0000/0000_001_05_0303morning_0016_0.jpg",
+                       "0001/0001_002_14_0303noon_0020_1.jpg"],
+             "test": ["0000/0000_000_07_0303afternoon_0001_0.jpg",
+                      "0000/0000_001_02_0303afternoon_0002_0.jpg"]}
+    for folder, files in names.items():
+        for f in files:
+            touch_image(root / folder / f)
+    (root / "list_train.txt").write_text(f"{names['train'][0]} 0\n{names['train'][2]} 1\n")
+    (root / "list_val.txt").write_text(f"{names['train'][1]} 0\n")
+    (root / "list_query.txt").write_text(f"{names['test'][0]} 0\n")
+    (root / "list_gallery.txt").write_text(f"{names['test'][1]} 0\n")
+    data = load_dataset(root)
+    assert data.format == "msmt17"
+    assert sorted((it.pid, it.camid) for it in data.train) == [(0, 1), (0, 5), (1, 14)]
+    assert data.query[0].camid == 7 and data.gallery[0].camid == 2
+    # The same names in Market-style folders.
+    flat = write_tree(tmp_path / "flat", {
+        "bounding_box_train": ["0003_010_04_0303morning_0015_0.jpg"],
+        "bounding_box_test": ["0004_011_02_0303noon_0001_0.jpg"],
+        "query": ["0004_012_03_0303noon_0002_0.jpg"],
+    })
+    data = load_dataset(flat)
+    assert data.format == "msmt17" and (data.train[0].pid, data.train[0].camid) == (3, 4)
+
+
+def test_parse_name_conventions():
+    assert parse_name("0002_c1s1_000451_03", "market1501") == (2, 0)
+    assert parse_name("-1_c3s2_000001_01", "market1501") == (-1, 2)
+    assert parse_name("0001_c2_f0046182", "dukemtmc") == (1, 1)
+    assert parse_name("1_c1_000001", "cuhk03np") == (1, 0)
+    assert parse_name("0000_000_01_0303morning_0015_0", "msmt17") == (0, 1)
+    with pytest.raises(DatasetLayoutError):
+        parse_name("person_001", "market1501")
+
+
+def test_layout_errors_name_the_folder(tmp_path):
+    with pytest.raises(DatasetLayoutError, match="not found"):
+        load_dataset(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetLayoutError, match="bounding_box_train"):
+        load_dataset(tmp_path / "empty")
+    root = write_tree(tmp_path / "bad", {"bounding_box_train": ["holiday.jpg"],
+                                         "bounding_box_test": ["0001_c1s1_000001_00.jpg"],
+                                         "query": ["0001_c2s1_000001_00.jpg"]})
+    with pytest.raises(DatasetLayoutError, match=r"bounding_box_train.*holiday"):
+        load_dataset(root, "market1501")
+    (root / "bounding_box_train" / "holiday.jpg").unlink()
+    with pytest.raises(DatasetLayoutError, match=r"bounding_box_train: no images"):
+        load_dataset(root, "market1501")
+    # The evaluation splits alone need no train folder.
+    assert len(load_dataset(root, "market1501", splits=("query", "gallery")).query) == 1
+
+
+def cloud(n=8192, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(size=(n, 3)), rng.random((n, 3))], 1).astype(np.float32)
+
+
+def test_images_and_clouds_with_one_stem_are_one_item(tmp_path):
+    root = tmp_path
+    for folder, name in (("bounding_box_train", "0001_c1s1_000001_00"),
+                         ("bounding_box_test", "0002_c1s1_000001_00"),
+                         ("query", "0002_c2s1_000001_00")):
+        touch_image(root / folder / f"{name}.jpg")
+        save_cloud(root / folder / f"{name}.npz", cloud())
+    data = load_dataset(root)
+    it = data.train[0]
+    assert it.image_path.suffix == ".jpg" and it.cloud_path.suffix == ".npz"
+    assert it.path == it.cloud_path
+    with pytest.raises(ValueError, match="prepare"):
+        PointCloudDataset([ReIDItem(1, 0, image_path=it.image_path)])
+
+
+def test_augmentations_keep_shape_colors_and_identity():
+    pts = cloud(4096)
+    rng = np.random.default_rng(0)
+    scaled = random_scale(pts, 0.5, 0.5, rng)
+    np.testing.assert_allclose(scaled[:, :3], pts[:, :3] * 0.5, rtol=1e-6)
+    noisy = jitter(pts, 0.01, 0.02, rng)
+    assert np.abs(noisy[:, :3] - pts[:, :3]).max() <= 0.02 + 1e-6
+    flipped = mirror_x(pts)
+    np.testing.assert_array_equal(flipped[:, 0], -pts[:, 0])
+    np.testing.assert_array_equal(mirror_x(flipped), pts)
+    assert (z_zero(pts)[:, 2] == 0).all()
+    out = augment(pts, AugmentConfig(), rng)
+    assert out.shape == pts.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, 3:], pts[:, 3:])          # colors untouched
+    assert np.abs(np.abs(out[:, 1]) / np.abs(pts[:, 1]).clip(1e-3) - 1).mean() < 0.2
+
+
+def test_pointcloud_dataset_sampling_and_determinism(tmp_path):
+    items = []
+    for i in range(3):
+        p = tmp_path / f"000{i + 1}_c1s1_000001_00.npz"
+        save_cloud(p, cloud(seed=i))
+        items.append(ReIDItem(pid=i + 1, camid=0, cloud_path=p))
+    train = PointCloudDataset(items, labels=[0, 1, 2], train=True, seed=5)
+    x = train[1]
+    assert x["points"].shape == (4096, 6) and x["label"] == 1 and x["pid"] == 2
+    np.testing.assert_array_equal(train[1]["points"], x["points"])   # same epoch, same draw
+    train.set_epoch(1)
+    assert not np.array_equal(train[1]["points"], x["points"])       # a new epoch, a new draw
+    ev = PointCloudDataset(items, num_points=1024, z_zero=True)
+    a = ev[0]["points"]
+    assert a.shape == (1024, 6) and (a[:, 2] == 0).all()
+    np.testing.assert_array_equal(ev[0]["points"], a)
+    # Evaluation draws are points of the cloud, with their colors unchanged.
+    full = np.asarray(cloud(seed=0), dtype=np.float16).astype(np.float32)
+    rows = {tuple(r) for r in full[:, [0, 1, 3, 4, 5]]}
+    assert all(tuple(r) in rows for r in a.numpy()[:, [0, 1, 3, 4, 5]])
+    np.testing.assert_array_equal(ev.pids, [1, 2, 3])
+
+
+def test_identity_sampler_balances_batches():
+    labels = [0] * 7 + [1] * 2 + [2] * 5 + [3] * 4 + [4] * 1
+    sampler = RandomIdentitySampler(labels, batch_size=6, num_instances=2, seed=0)
+    order = list(sampler)
+    assert len(order) == len(sampler) and len(order) % 6 == 0 and len(order) >= 12
+    for b in range(0, len(order), 6):
+        counts = Counter(labels[i] for i in order[b:b + 6])
+        assert len(counts) == 3 and set(counts.values()) == {2}
+    assert list(sampler) == order                        # same epoch, same order
+    sampler.set_epoch(1)
+    assert list(sampler) != order
+    with pytest.raises(ValueError, match="multiple"):
+        RandomIdentitySampler(labels, batch_size=5, num_instances=2)
