@@ -209,3 +209,20 @@ def test_identity_sampler_balances_batches():
     assert list(sampler) != order
     with pytest.raises(ValueError, match="multiple"):
         RandomIdentitySampler(labels, batch_size=5, num_instances=2)
+
+
+def test_prepared_tree_gets_images_from_the_source_tree(tmp_path):
+    names = {"bounding_box_train": "0001_c1s1_000001_00", "bounding_box_test":
+             "0002_c1s1_000001_00", "query": "0002_c2s1_000001_00"}
+    for folder, name in names.items():
+        save_cloud(tmp_path / "clouds" / folder / f"{name}.npz", cloud(64))
+        touch_image(tmp_path / "images" / folder / f"{name}.jpg")
+    plain = load_dataset(tmp_path / "clouds")
+    assert plain.gallery[0].image_path is None
+    data = load_dataset(tmp_path / "clouds", image_root=tmp_path / "images",
+                        splits=("query", "gallery"))
+    assert data.gallery[0].image_path == tmp_path / "images" / "bounding_box_test" / \
+        f"{names['bounding_box_test']}.jpg"
+    assert data.query[0].cloud_path.suffix == ".npz"
+    with pytest.raises(DatasetLayoutError, match="image folder"):
+        load_dataset(tmp_path / "clouds", image_root=tmp_path / "nope")

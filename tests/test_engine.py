@@ -198,3 +198,15 @@ def test_checkpoint_errors_are_clear(tmp_path):
     (tmp_path / "m.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="JSON"):
         load_model(path)
+
+
+def test_shipped_configs_parse():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        cfg = TrainConfig.from_file(path, epochs=3)
+        assert cfg.epochs == 3 and cfg.batch_size == 36 and cfg.lr == pytest.approx(8e-4)
+    with pytest.raises(ValueError, match="unknown TrainConfig fields: learning_rate"):
+        TrainConfig.from_dict({"learning_rate": 1.0})

@@ -8,6 +8,8 @@ def add_arguments(parser):
     parser.add_argument("--checkpoint", required=True, help="X.safetensors (with X.json beside)")
     parser.add_argument("--data", required=True, help="prepared dataset folder")
     parser.add_argument("--out", required=True, help="index folder (or a .safetensors file)")
+    parser.add_argument("--images", help="source image tree of the prepared DATA (same relative "
+                        "paths): thumbnails from the photos and image paths in the index")
     parser.add_argument("--split", default="gallery", choices=("gallery", "query", "train"))
     parser.add_argument("--dataset-format", default="auto")
     parser.add_argument("--keep-junk", action="store_true", help="keep pid -1 items")
@@ -28,7 +30,8 @@ def run(args) -> int:
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, device=device, num_classes=0)
     meta = model.checkpoint_meta
-    data = load_dataset(args.data, args.dataset_format, splits=(args.split,))
+    data = load_dataset(args.data, args.dataset_format, splits=(args.split,),
+                        image_root=args.images)
     items = [it for it in data.split(args.split) if args.keep_junk or it.pid != -1]
     dataset = PointCloudDataset(items, num_points=meta["input_points"],
                                 z_zero=meta.get("z_zero", False))

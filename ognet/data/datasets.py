@@ -222,16 +222,46 @@ def detect_format(root: str | Path) -> str:
     raise DatasetLayoutError(f"{root}: no images or prepared clouds found in the split folders")
 
 
+def attach_images(items: list[ReIDItem], root: Path, image_root: Path) -> list[ReIDItem]:
+    """Give cloud-only items the source image of the same relative path under ``image_root``
+    (a prepared tree mirrors its source tree), when that image exists."""
+    out = []
+    for it in items:
+        if it.image_path is None and it.cloud_path is not None:
+            try:
+                rel = it.cloud_path.relative_to(root)
+            except ValueError:
+                rel = None
+            for suffix in IMAGE_SUFFIXES if rel is not None else ():
+                cand = (image_root / rel).with_suffix(suffix)
+                if cand.is_file():
+                    it = ReIDItem(it.pid, it.camid, image_path=cand, cloud_path=it.cloud_path)
+                    break
+        out.append(it)
+    return out
+
+
 def load_dataset(root: str | Path, fmt: str = "auto",
-                 splits: tuple[str, ...] = ("train", "query", "gallery")) -> ReIDDataset:
+                 splits: tuple[str, ...] = ("train", "query", "gallery"),
+                 image_root: str | Path | None = None) -> ReIDDataset:
     """Parse a dataset folder into a :class:`ReIDDataset`.
 
     Args:
         root: the dataset folder (the one holding ``bounding_box_train`` ...).
         fmt: ``auto`` or one of :data:`FORMATS`.
         splits: the splits to read; the others stay empty (``evaluate`` needs no train split).
+        image_root: the source image tree of a prepared (cloud-only) tree; items get the image
+            at the same relative path (for thumbnails and display).
     """
     root = Path(root)
+    if image_root is not None:
+        data = load_dataset(root, fmt, splits)
+        image_root = Path(image_root)
+        if not image_root.is_dir():
+            raise DatasetLayoutError(f"{image_root}: image folder not found")
+        for name in splits:
+            setattr(data, name, attach_images(data.split(name), root, image_root))
+        return data
     unknown = set(splits) - set(SPLIT_FOLDERS)
     if unknown:
         raise ValueError(f"unknown splits {sorted(unknown)}; choose train, query, gallery")
