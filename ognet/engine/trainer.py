@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ognet.data import AugmentConfig, PointCloudDataset, RandomIdentitySampler, load_dataset
+from ognet.data import (
+    AugmentConfig,
+    DatasetLayoutError,
+    PointCloudDataset,
+    RandomIdentitySampler,
+    load_dataset,
+)
 from ognet.engine.checkpoint import (
     checkpoint_paths,
     load_state_dict,
@@ -76,10 +83,11 @@ def build_datasets(config: TrainConfig):
     splits = ("train", "query", "gallery") if want_eval else ("train",)
     try:
         data = load_dataset(root, config.dataset_format, splits=splits)
-    except Exception:
+    except DatasetLayoutError as e:
         if not want_eval:
             raise
         data = load_dataset(root, config.dataset_format, splits=("train",))
+        warnings.warn(f"no validation: {e}", stacklevel=2)
     aug = AugmentConfig(scale=config.scale, jitter_sigma=config.jitter_sigma,
                         jitter_clip=config.jitter_clip, flip_prob=config.flip_prob)
     train_ds = PointCloudDataset(data.train, data.train_labels, train=True,
@@ -144,6 +152,8 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
         start_epoch = int(meta["epoch"])
         best_map = float(state.get("best_map", -1.0))
         log.info("resumed from %s at epoch %d", last, start_epoch)
+    else:
+        (out_dir / "history.jsonl").unlink(missing_ok=True)   # a fresh run, a fresh history
 
     log.info("config %s", json.dumps(config.to_dict()))
     log.info("%d train items, %d identities, device %s, amp %s", len(train_ds), num_classes,
