@@ -1,0 +1,75 @@
+"""The free SMPL-format body (assets/body/) loads through smplx and behaves like SMPL."""
+
+import numpy as np
+import pytest
+import torch
+
+from ognet.body import (
+    PART_NAMES,
+    SMPL_JOINT_NAMES,
+    BodyModelError,
+    load_body_model,
+    rest_joints,
+    vertex_parts,
+)
+
+
+@pytest.fixture(scope="module")
+def body():
+    return load_body_model()
+
+
+def test_loads_through_smplx_with_smpl_skeleton(body):
+    import smplx
+
+    assert isinstance(body, smplx.SMPL)
+    out = body()
+    V = body.v_template.shape[0]
+    assert out.vertices.shape == (1, V, 3) and V > 6000
+    # 24 SMPL joints + smplx's extra keypoints, taken from our own vertex ids.
+    assert out.joints.shape == (1, 24 + 21, 3)
+    assert len(SMPL_JOINT_NAMES) == 24
+
+
+def test_plausible_adult_standing_upright_facing_plus_z(body):
+    v = body().vertices[0]
+    height = (v[:, 1].max() - v[:, 1].min()).item()
+    assert 1.5 < height < 1.95
+    j = rest_joints(body)
+    name = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
+    assert j[name["head"], 1] > j[name["neck"], 1] > j[name["pelvis"], 1] > j[name["left_knee"], 1]
+    assert j[name["left_hip"], 0] > 0 > j[name["right_hip"], 0]  # the left side is +x
+    nose = body().joints[0, 24]  # smplx puts the nose first among the extra keypoints
+    assert nose[2] > j[name["head"], 2]  # the face looks towards +z
+
+
+def test_joints_follow_pose_parameters(body):
+    rest = body().joints[0]
+    pose = torch.zeros(1, 69)
+    knee = SMPL_JOINT_NAMES.index("left_knee")
+    pose[0, 3 * (knee - 1)] = 1.2  # bend the left knee (body_pose skips the root)
+    bent = body(body_pose=pose).joints[0]
+    moved = (bent - rest).norm(dim=1)
+    assert moved[SMPL_JOINT_NAMES.index("left_ankle")] > 0.2
+    assert moved[SMPL_JOINT_NAMES.index("right_ankle")] < 1e-6
+    assert moved[SMPL_JOINT_NAMES.index("left_knee")] < 1e-6  # it rotates about itself
+
+
+def test_betas_change_the_shape(body):
+    heights = []
+    for b in (-2.0, 0.0, 2.0):
+        betas = torch.zeros(1, 10)
+        betas[0, 0] = b
+        v = body(betas=betas).vertices[0]
+        heights.append((v[:, 1].max() - v[:, 1].min()).item())
+    assert max(heights) - min(heights) > 0.05
+
+
+def test_every_part_has_vertices(body):
+    counts = np.bincount(vertex_parts(body), minlength=len(PART_NAMES))
+    assert (counts > 100).all()
+
+
+def test_missing_official_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(BodyModelError, match="no such folder"):
+        load_body_model(str(tmp_path / "nope"))
