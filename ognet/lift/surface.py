@@ -1,0 +1,68 @@
+"""Map every pixel of the crop onto the fitted body: one orthographic ray per pixel.
+
+The mesh is placed in pixel space by the fitted camera and cast at with Open3D's
+``RaycastingScene`` (CPU, headless). A ray that hits the body gives its pixel's depth on the
+visible surface (the nearest hit: one pixel, one foreground point); a pixel off the body is
+background and gets the mean depth of the body pixels. Foreground is decided by the mesh hit,
+not by the segmentation mask, so that every foreground point lies on the body surface.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import open3d as o3d
+
+from ognet.lift.fit import BodyFit
+
+
+def raycast_depth(fit: BodyFit, faces: np.ndarray, hw: tuple[int, int]):
+    """Per-pixel depth of the fitted mesh.
+
+    Returns:
+        depth: (H, W) float32 metres along +z (towards the camera), NaN where no hit.
+        zbuffer_pixels: the same in pixel units (for vertex visibility).
+    """
+    h, w = hw
+    s, (tu, tv) = fit.scale, fit.offset
+    verts = np.stack([s * fit.vertices[:, 0] + tu, -s * fit.vertices[:, 1] + tv,
+                      s * fit.vertices[:, 2]], axis=1).astype(np.float32)
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(verts), o3d.core.Tensor(faces.astype(np.uint32)))
+    top = float(verts[:, 2].max()) + 10.0
+    v, u = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+    rays = np.stack([u, v, np.full_like(u, top), np.zeros_like(u), np.zeros_like(u),
+                     -np.ones_like(u)], axis=-1).reshape(-1, 6)
+    t_hit = scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy().reshape(h, w)
+    z_pixels = np.where(np.isfinite(t_hit), top - t_hit, np.nan).astype(np.float32)
+    return z_pixels / s, z_pixels, verts
+
+
+def pixel_points(fit: BodyFit, depth: np.ndarray, rgb: np.ndarray):
+    """(H, W) depth + (H, W, 3) colours -> (H*W, 6) points (row-major pixel order) and the
+    (H, W) foreground mask; xyz still in the camera frame (metres)."""
+    h, w = depth.shape
+    s, (tu, tv) = fit.scale, fit.offset
+    v, u = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+    foreground = np.isfinite(depth)
+    z = np.where(foreground, depth, depth[foreground].mean() if foreground.any() else 0.0)
+    xyz = np.stack([(u - tu) / s, -(v - tv) / s, z], axis=-1)
+    colors = rgb.astype(np.float32) / 255.0
+    return np.concatenate([xyz, colors], axis=-1).reshape(-1, 6), foreground
+
+
+def vertex_colors(verts_px: np.ndarray, zbuffer: np.ndarray, rgb: np.ndarray,
+                  tolerance_px: float = 1.5):
+    """Colour of each mesh vertex seen by the camera: (V, 3) float in [0, 1] and (V,) bool.
+
+    A vertex is visible when it lies inside the crop and no closer than ``tolerance_px``
+    behind the depth the rays found at its pixel."""
+    h, w = zbuffer.shape
+    u = np.floor(verts_px[:, 0]).astype(int)
+    v = np.floor(verts_px[:, 1]).astype(int)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    visible = np.zeros(len(verts_px), dtype=bool)
+    zb = zbuffer[v[inside], u[inside]]
+    visible[inside] = np.isfinite(zb) & (verts_px[inside, 2] >= zb - tolerance_px)
+    colors = np.full((len(verts_px), 3), 0.6, dtype=np.float32)
+    colors[visible] = rgb[v[visible], u[visible]].astype(np.float32) / 255.0
+    return colors, visible
