@@ -1,0 +1,203 @@
+"""``ReIDPipeline``: photo (or cloud) -> lifted cloud -> OG-Net trace -> top-k gallery matches.
+
+What the app and scripts call; no UI code. Loads the model, the gallery and the lifting
+models once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ognet.gallery import GalleryIndex
+from ognet.models import ModelTrace, count_parameters
+from ognet.pointcloud import read_point_cloud_file, sample_points
+
+CLOUD_SUFFIXES = (".ply", ".pcd")
+_MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")
+
+
+class PipelineError(RuntimeError):
+    """The checkpoint or gallery cannot be used (missing, corrupted or mismatched)."""
+
+
+@dataclass
+class Match:
+    """One gallery match: ``rank`` 1..k, cosine ``similarity``, identity and camera (1-based),
+    the 128x64 thumbnail and the source image path when known."""
+
+    rank: int
+    index: int
+    similarity: float
+    pid: int
+    camid: int
+    thumbnail: np.ndarray | None
+    image_path: str | None
+
+
+@dataclass
+class QueryResult:
+    """Everything the app shows for one query.
+
+    Attributes:
+        cloud: (M, 6) the full cloud (8192 points for a photo).
+        foreground: (M,) bool, or None for a cloud file.
+        points: (N, 6) the points the model saw (``model.config.num_points`` of them).
+        trace: the per-module :class:`ModelTrace`; ``embedding`` (512,) its feature.
+        matches: the top-k gallery matches, best first.
+        lift: the ``LiftResult`` of a photo (None for a cloud file).
+        query_pid: the identity, when the file name says it (Market-1501 style).
+        timings: seconds for lifting, features and search.
+    """
+
+    cloud: np.ndarray
+    foreground: np.ndarray | None
+    points: np.ndarray
+    trace: ModelTrace
+    embedding: np.ndarray
+    matches: list[Match]
+    lift: object | None = None
+    query_pid: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def parse_market_name(name: str | None) -> tuple[int, int] | None:
+    """``(pid, camid)`` from a Market-1501-style file name (``0002_c1s1_000451_03.jpg``)."""
+    if not name:
+        return None
+    m = _MARKET_NAME.match(Path(name).name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("--device cuda was asked for, but no CUDA GPU is available")
+    return torch.device(device)
+
+
+class ReIDPipeline:
+    """Model + gallery + lifting, loaded once.
+
+    Args:
+        checkpoint: ``.safetensors`` checkpoint (its ``.json`` beside it).
+        gallery: a ``GalleryIndex`` file or folder.
+        device: ``auto`` (the GPU when there is one), ``cpu`` or ``cuda``.
+        body_model_dir: official SMPL files for the lifting (default: the free body).
+    """
+
+    def __init__(self, checkpoint, gallery, device: str = "auto",
+                 body_model_dir: str | None = None):
+        from ognet.engine.checkpoint import CheckpointError, load_model
+        from ognet.gallery import GalleryError
+
+        self.device = resolve_device(device)
+        try:
+            self.model = load_model(checkpoint, device=self.device)
+        except CheckpointError as exc:
+            raise PipelineError(f"checkpoint: {exc}") from exc
+        try:
+            self.gallery = GalleryIndex.load(gallery, device=self.device)
+        except (GalleryError, OSError) as exc:
+            raise PipelineError(f"gallery: {exc}") from exc
+        if self.gallery.dim != self.model.config.embed_dim:
+            raise PipelineError(f"the gallery holds {self.gallery.dim}-d features but the "
+                                f"checkpoint makes {self.model.config.embed_dim}-d ones: build "
+                                "the gallery with this checkpoint (python -m ognet index)")
+        self.checkpoint = Path(checkpoint)
+        self.body_model_dir = body_model_dir
+        self._lifter = None
+
+    @property
+    def lifter(self):
+        if self._lifter is None:
+            from ognet.lift import Lifter
+
+            self._lifter = Lifter(self.body_model_dir)
+        return self._lifter
+
+    def describe(self) -> dict:
+        """What is loaded, for a header: variant, parameters, device, gallery, body model."""
+        dev = (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
+               else "CPU")
+        return {
+            "variant": self.model.config.name,
+            "parameters": count_parameters(self.model),
+            "input_points": self.model.config.num_points,
+            "device": dev,
+            "gallery_size": len(self.gallery),
+            "gallery_identities": len(np.unique(self.gallery.pids)),
+            "body_model": self.lifter.body.source,
+            "checkpoint": self.checkpoint.name,
+        }
+
+    def warm_up(self) -> None:
+        """Run one synthetic query so the first user request is as fast as the others."""
+        dummy = np.zeros((128, 64, 3), dtype=np.uint8)
+        dummy[20:120, 22:42] = 180
+        self.lifter(dummy)
+        self.embed(np.random.default_rng(0).random((8192, 6)).astype(np.float32))
+
+    def embed(self, cloud: np.ndarray) -> tuple[np.ndarray, ModelTrace]:
+        """(M, 6) cloud -> (the N points the model saw, its trace)."""
+        points = sample_points(cloud, self.model.config.num_points, seed=0)
+        with torch.no_grad():
+            trace = self.model.trace(torch.from_numpy(points).to(self.device))
+        return points, trace
+
+    def search(self, embedding: np.ndarray, k: int = 5) -> list[Match]:
+        hits = self.gallery.search(torch.as_tensor(embedding), k=k)
+        out = []
+        for rank, (i, sim, pid) in enumerate(zip(hits.indices, hits.similarities, hits.pids,
+                                                 strict=True), start=1):
+            i = int(i)
+            paths = self.gallery.image_paths
+            out.append(Match(rank=rank, index=i, similarity=float(sim), pid=int(pid),
+                             camid=int(self.gallery.camids[i]) + 1,
+                             thumbnail=self.gallery.thumbnail(i),
+                             image_path=str(paths[i]) if paths is not None and paths[i] else None))
+        return out
+
+    def run(self, source, name: str | None = None, k: int = 5, progress=None) -> QueryResult:
+        """Query with a photo (path, bytes, PIL image, array) or a ``.ply``/``.pcd`` path.
+
+        ``progress(fraction, desc)`` is called between the stages when given. Raises
+        ``ognet.lift.LiftError`` (photos) or ``ValueError`` (clouds) for unusable input.
+        """
+        def report(f, desc):
+            if progress is not None:
+                progress(f, desc=desc)
+
+        timings = {}
+        name = name or (str(source) if isinstance(source, (str, Path)) else None)
+        t0 = time.perf_counter()
+        lift = None
+        if name and Path(name).suffix.lower() in CLOUD_SUFFIXES:
+            report(0.1, "reading the point cloud")
+            cloud, foreground = read_point_cloud_file(source), None
+        else:
+            report(0.1, "lifting the photo to 3D")
+            lift = self.lifter(source)
+            cloud, foreground = lift.points, lift.foreground.reshape(-1)
+        timings["lifting"] = time.perf_counter() - t0
+
+        report(0.55, "OG-Net features")
+        t0 = time.perf_counter()
+        points, trace = self.embed(cloud)
+        timings["features"] = time.perf_counter() - t0
+
+        report(0.85, "searching the gallery")
+        t0 = time.perf_counter()
+        embedding = trace.embedding.numpy()
+        matches = self.search(embedding, k=k)
+        timings["search"] = time.perf_counter() - t0
+        parsed = parse_market_name(name)
+        return QueryResult(cloud=cloud, foreground=foreground, points=points, trace=trace,
+                           embedding=embedding, matches=matches, lift=lift,
+                           query_pid=parsed[0] if parsed else None, timings=timings)
