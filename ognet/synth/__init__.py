@@ -1,8 +1,16 @@
-"""Synthetic pedestrians from the free body: a Market-1501-format re-id dataset generator."""
+"""Synthetic pedestrians from the free body: a Market-1501-format re-id dataset generator.
 
-from ognet.synth.dataset import generate_dataset
-from ognet.synth.people import Identity, dress, sample_identity
-from ognet.synth.render import Camera, render_person, sample_camera
+``generate_dataset(out, identities, seed)`` writes the dataset; ``Synthesizer(seed)``
+renders any single crop of that world (``render(pid, cam, index)`` -> (128, 64, 3) uint8),
+e.g. fresh example queries of gallery identities.
+"""
 
-__all__ = ["Camera", "Identity", "dress", "generate_dataset", "render_person",
-           "sample_camera", "sample_identity"]
+from ognet.synth.dataset import NAME_RE, generate_dataset, plan_dataset, save_jpeg
+from ognet.synth.identity import Identity, sample_identity
+from ognet.synth.pose import Gait, walking_pose
+from ognet.synth.render import IMAGE_HW, Synthesizer
+from ognet.synth.scene import NUM_CAMERAS, CameraSpec, sample_camera
+
+__all__ = ["IMAGE_HW", "NAME_RE", "NUM_CAMERAS", "CameraSpec", "Gait", "Identity",
+           "Synthesizer", "generate_dataset", "plan_dataset", "sample_camera",
+           "sample_identity", "save_jpeg", "walking_pose"]

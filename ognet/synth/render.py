@@ -1,127 +1,252 @@
-"""Render one synthetic pedestrian crop headless on the CPU (Open3D raycasting)."""
+"""Render one pedestrian crop: pose the body, aim a camera, cast one ray per pixel.
+
+:class:`Synthesizer` turns ``(seed, pid, cam, index)`` into a 128x64 RGB crop, always the
+same one: the identity comes from ``SeedSequence([seed, 0, pid])``, the camera from
+``SeedSequence([seed, 1, cam])`` and the moment (gait phase, heading, spot on the walkway,
+crop jitter, blur, noise) from ``SeedSequence([seed, 2, pid, cam, index])``; so any image can
+be rendered alone, in any order, in any process.
+
+Per image: the identity's body is posed walking (``ognet.synth.pose``) through ``smplx``,
+stood on the ground at a spot of the camera's walkway; the camera (a pinhole at the camera's
+height, aimed at the person) takes a detector-like box around the projected body (a little
+margin, jitter, aspect 2:1) and casts one ray per pixel at twice the output resolution with
+Open3D's ``RaycastingScene`` (CPU). Body hits are coloured by the identity's clothing at the
+canonical point (barycentric interpolation of the unposed vertices) and lit with Lambert
+shading from interpolated vertex normals; misses see the camera's ground and wall. The 2x
+image is box-filtered down, blurred and given sensor noise.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import open3d as o3d
 import torch
-from PIL import Image, ImageFilter
+from scipy.ndimage import gaussian_filter
 from scipy.spatial.transform import Rotation
 
-from ognet.body import SMPL_JOINT_NAMES
+from ognet.body import PART_NAMES, load_body_model, vertex_parts
+from ognet.synth.identity import Identity, albedo, sample_identity
+from ognet.synth.pose import Gait, walking_pose
+from ognet.synth.scene import CameraSpec, background, sample_camera
 
-J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
-CROP = (128, 64)  # (height, width)
+#: Output crop size (height, width), as Market-1501.
+IMAGE_HW = (128, 64)
 SUPERSAMPLE = 2
 
-
-@dataclass
-class Camera:
-    """A fixed camera of the synthetic 'campus': what differs between camera ids."""
-
-    pitch: float  # radians looking down
-    tint: np.ndarray  # (3,) lighting colour
-    light: np.ndarray  # (3,) direction towards the light
-    ambient: float
-    background: str  # pavement, wall, stripes, noise
-    bg_colours: np.ndarray  # (2, 3)
-    margin: float  # fraction of the crop above the head
+_BOX_FACES = np.array([[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7], [0, 1, 5], [0, 5, 4],
+                       [2, 3, 7], [2, 7, 6], [1, 2, 6], [1, 6, 5], [0, 4, 7], [0, 7, 3]],
+                      dtype=np.uint32)
 
 
-def sample_camera(rng: np.random.Generator) -> Camera:
-    light = np.array([rng.uniform(-0.6, 0.6), rng.uniform(0.4, 1.0), rng.uniform(0.3, 1.0)])
-    return Camera(
-        pitch=float(rng.uniform(0.0, 0.35)),
-        tint=np.clip(1 + rng.normal(0, 0.08, 3), 0.8, 1.2),
-        light=light / np.linalg.norm(light),
-        ambient=float(rng.uniform(0.35, 0.55)),
-        background=("pavement", "wall", "stripes", "noise")[rng.integers(4)],
-        bg_colours=rng.uniform(0.2, 0.85, (2, 3)),
-        margin=float(rng.uniform(0.03, 0.08)),
-    )
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
 
 
-def walking_pose(phase: float, swing: float) -> np.ndarray:
-    """(69,) body_pose of a walking cycle at ``phase`` (radians) with arm ``swing``."""
-    pose = np.zeros((23, 3))
-    s = np.sin(phase)
-    pose[J["left_hip"] - 1, 0] = -0.45 * s
-    pose[J["right_hip"] - 1, 0] = 0.45 * s
-    pose[J["left_knee"] - 1, 0] = 0.15 + 0.45 * max(0.0, np.sin(phase + 1.2))
-    pose[J["right_knee"] - 1, 0] = 0.15 + 0.45 * max(0.0, -np.sin(phase + 1.2))
-    pose[J["left_shoulder"] - 1, 0] = swing * s
-    pose[J["right_shoulder"] - 1, 0] = -swing * s
-    pose[J["left_elbow"] - 1, 1] = -0.25
-    pose[J["right_elbow"] - 1, 1] = 0.25
-    return pose.reshape(-1)
+def _box(center: np.ndarray, size: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """(8, 3) corners of a box of ``size`` (w, h, d) turned by ``rot`` (3, 3) at ``center``."""
+    sx, sy, sz = np.asarray(size) / 2
+    corners = np.array([[-sx, -sy, -sz], [sx, -sy, -sz], [sx, sy, -sz], [-sx, sy, -sz],
+                        [-sx, -sy, sz], [sx, -sy, sz], [sx, sy, sz], [-sx, sy, sz]])
+    return (corners @ rot.T + center).astype(np.float32)
 
 
-def background(camera: Camera, rng: np.random.Generator, hw: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) float procedural background: no photographs involved."""
-    h, w = hw
-    yy, xx = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
-    a, b = camera.bg_colours
-    if camera.background == "pavement":
-        img = np.where((yy > 0.55)[..., None], b, a) * 1.0
-        tiles = ((xx * 6 + (yy * 9).astype(int) * 0.5) % 1 < 0.05) & (yy > 0.55)
-        img[tiles] *= 0.7
-    elif camera.background == "wall":
-        img = a + (b - a) * yy[..., None]
-        img[((yy * 14) % 1 < 0.06)] *= 0.8
-    elif camera.background == "stripes":
-        img = np.where(((xx * 5 + rng.uniform()) % 1 < 0.5)[..., None], a, b) * 1.0
-    else:
-        img = a + 0.15 * rng.standard_normal((h, w, 1))
-    img = img + 0.03 * rng.standard_normal((h, w, 3))
-    return np.clip(img, 0, 1)
+def _vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) unit area-weighted vertex normals of a triangle mesh."""
+    tri = verts[faces]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    vn = np.zeros_like(verts)
+    for k in range(3):
+        for c in range(3):
+            vn[:, c] += np.bincount(faces[:, k], weights=fn[:, c], minlength=len(verts))
+    return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
 
 
-def render_person(body, albedo: np.ndarray, betas: np.ndarray, camera: Camera,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Render one 128x64 RGB uint8 crop of a posed, dressed body seen by ``camera``."""
-    heading = float(rng.choice([0.0, np.pi, np.pi / 2, -np.pi / 2, np.pi / 4, -3 * np.pi / 4])
-                    + rng.normal(0, 0.15))
-    orient = Rotation.from_euler("x", camera.pitch) * Rotation.from_euler("y", heading)
-    with torch.no_grad():
-        out = body(betas=torch.as_tensor(betas)[None],
-                   body_pose=torch.as_tensor(walking_pose(rng.uniform(0, 2 * np.pi),
-                                                          rng.uniform(0.1, 0.45)),
-                                             dtype=torch.float32)[None],
-                   global_orient=torch.as_tensor(orient.as_rotvec(), dtype=torch.float32)[None])
-    v = out.vertices[0].numpy()
-    h, w = CROP[0] * SUPERSAMPLE, CROP[1] * SUPERSAMPLE
-    # Orthographic camera: the person's height fills the crop minus the margins; slight
-    # jitter of scale and centre, as a detector's boxes have.
-    top = camera.margin + rng.uniform(-0.02, 0.02)
-    bottom = 1 - rng.uniform(0.02, 0.06)
-    scale = (bottom - top) * h / (v[:, 1].max() - v[:, 1].min())
-    cx = w / 2 + rng.normal(0, 0.04) * w
-    mid = (v[:, 0].max() + v[:, 0].min()) / 2
-    px = np.stack([scale * (v[:, 0] - mid) + cx, scale * (v[:, 1].max() - v[:, 1]) + top * h,
-                   scale * v[:, 2]], axis=1).astype(np.float32)
-    scene = o3d.t.geometry.RaycastingScene()
-    faces = np.asarray(body.faces, dtype=np.uint32)
-    scene.add_triangles(o3d.core.Tensor(px), o3d.core.Tensor(faces))
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
-    z0 = float(px[:, 2].max()) + 10
-    rays = np.stack([xx, yy, np.full_like(xx, z0), np.zeros_like(xx), np.zeros_like(xx),
-                     -np.ones_like(xx)], -1).reshape(-1, 6)
-    hit = scene.cast_rays(o3d.core.Tensor(rays))
-    tri = hit["primitive_ids"].numpy().reshape(h, w).astype(np.int64)
-    uv = hit["primitive_uvs"].numpy().reshape(h, w, 2)
-    normals = hit["primitive_normals"].numpy().reshape(h, w, 3)
-    on_body = tri != o3d.t.geometry.RaycastingScene.INVALID_ID
-    img = background(camera, rng, (h, w))
-    f = faces[tri[on_body]].astype(np.int64)
-    bu, bv = uv[on_body, 0:1], uv[on_body, 1:2]
-    colour = albedo[f[:, 0]] * (1 - bu - bv) + albedo[f[:, 1]] * bu + albedo[f[:, 2]] * bv
-    # Normals in pixel space have y pointing down: flip to y up for the light.
-    n = normals[on_body] * np.array([1, -1, 1])
-    lambert = np.abs(n @ camera.light)
-    img[on_body] = colour * (camera.ambient + (1 - camera.ambient) * lambert[:, None])
-    img = np.clip(img * camera.tint, 0, 1)
-    pil = Image.fromarray((img * 255 + 0.5).astype(np.uint8)).resize((CROP[1], CROP[0]),
-                                                                       Image.BOX)
-    return np.asarray(pil.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.0, 0.6)))))
+class _Person:
+    """An identity's unposed body: vertices (V, 3), joints (24, 3) and bag anchors."""
+
+    def __init__(self, body, ident: Identity, parts: np.ndarray):
+        with torch.no_grad():
+            out = body(betas=torch.as_tensor(ident.betas[None]))
+        self.verts = out.vertices[0].numpy().astype(np.float32)
+        self.joints = out.joints[0, :24].numpy().astype(np.float64)
+        torso = self.verts[parts == PART_NAMES.index("torso")]
+        self.back_z = float(torso[:, 2].min())
+        self.hip_x = float(np.abs(torso[:, 0]).max())
+
+
+class Synthesizer:
+    """Renders the synthetic world of one seed.
+
+    Args:
+        seed: the world's seed (identities, cameras, every image).
+        body: an ``smplx`` body module (default: ``ognet.body.load_body_model()``).
+        hw: output (height, width).
+    """
+
+    def __init__(self, seed: int, body=None, hw: tuple[int, int] = IMAGE_HW):
+        self.seed = int(seed)
+        self.body = body if body is not None else load_body_model()
+        self.faces = np.asarray(self.body.faces, dtype=np.uint32)
+        self.parts = vertex_parts(self.body)
+        self.hw = hw
+        self._people: dict[int, tuple[Identity, _Person]] = {}
+        self._cameras: dict[int, CameraSpec] = {}
+
+    def identity(self, pid: int) -> Identity:
+        """The identity ``pid`` (1-based) of this world."""
+        return sample_identity(_rng(self.seed, 0, pid), pid)
+
+    def camera(self, cam: int) -> CameraSpec:
+        """Camera ``cam`` (1-based) of this world."""
+        if cam not in self._cameras:
+            self._cameras[cam] = sample_camera(_rng(self.seed, 1, cam), cam)
+        return self._cameras[cam]
+
+    def _person(self, pid: int) -> tuple[Identity, _Person]:
+        if pid not in self._people:
+            if len(self._people) > 64:
+                self._people.pop(next(iter(self._people)))
+            ident = self.identity(pid)
+            self._people[pid] = (ident, _Person(self.body, ident, self.parts))
+        return self._people[pid]
+
+    def render(self, pid: int, cam: int, index: int = 0) -> np.ndarray:
+        """The ``index``-th crop of identity ``pid`` seen by camera ``cam``.
+
+        Returns:
+            (H, W, 3) uint8 RGB (128x64 by default).
+        """
+        ident, person = self._person(pid)
+        camera = self.camera(cam)
+        rng = _rng(self.seed, 2, pid, cam, index)
+        return self._render(ident, person, camera, rng)
+
+    # ------------------------------------------------------------------ internals
+
+    def _gait(self, ident: Identity, camera: CameraSpec, rng) -> Gait:
+        stride, swing, arm_out, elbow = ident.gait
+        if rng.random() < 0.1:  # standing, waiting
+            stride, swing = 0.04, 0.03
+        if rng.random() < 0.75:  # along the camera's walkway, either way
+            heading = camera.walk_axis + np.pi * rng.integers(0, 2) + rng.normal(0, 0.35)
+        else:
+            heading = rng.uniform(-np.pi, np.pi)
+        return Gait(phase=float(rng.uniform(0, 2 * np.pi)),
+                    stride=float(stride * rng.uniform(0.85, 1.15)),
+                    arm_swing=float(swing * rng.uniform(0.8, 1.2)), arm_out=arm_out,
+                    elbow_bend=elbow, heading=float(heading),
+                    head_yaw=float(rng.normal(0, 0.2)), lean=float(rng.uniform(0.0, 0.08)))
+
+    def _render(self, ident: Identity, person: _Person, camera: CameraSpec, rng) -> np.ndarray:
+        gait = self._gait(ident, camera, rng)
+        orient, pose = walking_pose(person.joints, gait)
+        with torch.no_grad():
+            out = self.body(betas=torch.as_tensor(ident.betas[None]),
+                            body_pose=torch.as_tensor(pose[None]),
+                            global_orient=torch.as_tensor(orient[None]))
+        verts = out.vertices[0].numpy().astype(np.float32)
+        joints = out.joints[0, :24].numpy()
+
+        # Stand the body on the ground at a spot of the walkway.
+        dist = rng.uniform(*camera.distance)
+        spot = np.array([rng.uniform(-camera.lateral, camera.lateral), 0.0, -dist], np.float32)
+        offset = spot - np.array([0.0, verts[:, 1].min(), 0.0], np.float32)
+        verts += offset
+        joints = joints + offset
+        heading = Rotation.from_rotvec([0, gait.heading, 0]).as_matrix()
+
+        meshes = [(verts, self.faces)]
+        if ident.bag != "none":
+            J = person.joints
+            if ident.bag == "backpack":
+                anchor = 0.5 * (J[6] + J[9])  # spine2, spine3
+                local = np.array([0.0, -0.02, person.back_z - ident.bag_size[2] / 2 + 0.02])
+                posed_anchor = 0.5 * (joints[6] + joints[9])
+            else:
+                anchor = J[0]
+                local = np.array([-(person.hip_x + ident.bag_size[2] / 2), 0.02, 0.0])
+                posed_anchor = joints[0]
+            center = posed_anchor + heading @ (local - np.array([0.0, 0.0, anchor[2]]))
+            size = ident.bag_size if ident.bag == "backpack" else ident.bag_size[[2, 1, 0]]
+            meshes.append((_box(center, size, heading), _BOX_FACES))
+
+        # Camera: a pinhole at the camera's height, aimed at the person's middle.
+        origin = np.array([0.0, camera.height, 0.0], np.float32)
+        lo, hi = verts.min(0), verts.max(0)
+        fwd = 0.5 * (lo + hi) - origin
+        fwd /= np.linalg.norm(fwd)
+        right = np.cross(fwd, [0.0, 1.0, 0.0])
+        right /= np.linalg.norm(right)
+        up = np.cross(right, fwd)
+        rel = verts - origin
+        depth = rel @ fwd
+        a, b = (rel @ right) / depth, (rel @ up) / depth
+
+        # A detector's box: the body's extent, a little margin, jitter, aspect 2:1.
+        box_h = b.max() - b.min()
+        top = b.max() + box_h * rng.uniform(0.0, 0.08)
+        bottom = b.min() - box_h * rng.uniform(0.0, 0.07)
+        if rng.random() < 0.1:  # a clipped box: the feet or the head cut a little
+            if rng.random() < 0.5:
+                bottom += box_h * rng.uniform(0.02, 0.08)
+            else:
+                top -= box_h * rng.uniform(0.01, 0.04)
+        height = top - bottom
+        width = max(height / 2 * rng.uniform(0.9, 1.12), (a.max() - a.min()) * 1.04)
+        cx = 0.5 * (a.max() + a.min()) + rng.normal(0, 0.035) * height
+        H, W = self.hw[0] * SUPERSAMPLE, self.hw[1] * SUPERSAMPLE
+        rows = top - (np.arange(H, dtype=np.float32) + 0.5) / H * height
+        cols = cx - width / 2 + (np.arange(W, dtype=np.float32) + 0.5) / W * width
+        bb, aa = np.meshgrid(rows, cols, indexing="ij")
+        dirs = (aa.reshape(-1, 1) * right + bb.reshape(-1, 1) * up + fwd).astype(np.float32)
+        rays = np.concatenate([np.broadcast_to(origin, dirs.shape), dirs], axis=1)
+
+        scene = o3d.t.geometry.RaycastingScene()
+        for v, f in meshes:
+            scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(v)), o3d.core.Tensor(f))
+        hit = scene.cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays)))
+        t_hit = hit["t_hit"].numpy()
+        geom = hit["geometry_ids"].numpy()
+        prim = hit["primitive_ids"].numpy()
+        uv = hit["primitive_uvs"].numpy()
+
+        image = background(camera, origin, dirs, spot[[0, 2]])
+        ambient = camera.ambient * camera.ambient_color
+        body_hit = np.isfinite(t_hit) & (geom == 0)
+        if body_hit.any():
+            tri = self.faces[prim[body_hit]]
+            w = np.stack([1 - uv[body_hit, 0] - uv[body_hit, 1], uv[body_hit, 0],
+                          uv[body_hit, 1]], axis=1).astype(np.float32)
+            canon = np.einsum("pk,pkc->pc", w, person.verts[tri])
+            part = self.parts[tri[np.arange(len(tri)), w.argmax(1)]]
+            color = albedo(ident, canon, part, person.joints)
+            normals = np.einsum("pk,pkc->pc", w, _vertex_normals(verts, self.faces)[tri])
+            normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-9)
+            flip = np.einsum("pc,pc->p", normals, dirs[body_hit]) > 0
+            normals[flip] *= -1
+            image[body_hit] = self._shade(color, normals, camera, ambient)
+        bag_hit = np.isfinite(t_hit) & (geom == 1)
+        if bag_hit.any():
+            normals = hit["primitive_normals"].numpy()[bag_hit]
+            flip = np.einsum("pc,pc->p", normals, dirs[bag_hit]) > 0
+            normals[flip] *= -1
+            color = np.broadcast_to(ident.bag_color, normals.shape)
+            image[bag_hit] = self._shade(color, normals, camera, ambient)
+        return self._develop(image.reshape(H, W, 3), camera, rng)
+
+    @staticmethod
+    def _shade(color, normals, camera: CameraSpec, ambient) -> np.ndarray:
+        """Lambert: (P, 3) albedo x (hemispheric ambient + direct light)."""
+        lambert = np.clip(normals @ camera.light_dir, 0.0, None)[:, None]
+        sky = (0.75 + 0.25 * normals[:, 1:2])
+        return color * (ambient * sky + camera.light_color * lambert)
+
+    def _develop(self, image: np.ndarray, camera: CameraSpec, rng) -> np.ndarray:
+        """(2H, 2W, 3) linear image -> (H, W, 3) uint8: box filter, blur, noise."""
+        H, W = self.hw
+        img = image.reshape(H, SUPERSAMPLE, W, SUPERSAMPLE, 3).mean(axis=(1, 3))
+        img = img * camera.exposure
+        sigma = rng.uniform(*camera.blur)
+        img = gaussian_filter(img, sigma=(sigma, sigma, 0), mode="nearest")
+        img = img * 255.0 + rng.normal(0.0, camera.noise, img.shape)
+        return np.clip(np.rint(img), 0, 255).astype(np.uint8)
