@@ -51,17 +51,21 @@ def _open(source) -> Image.Image:
         if path.stat().st_size == 0:
             raise LiftError(f"{path.name} is empty (0 bytes).")
         name = path.name
+    elif isinstance(source, (bytes, bytearray)) or hasattr(source, "read"):
+        name = "The upload"
     else:
-        name = "the upload"
+        kind = type(source).__name__
+        raise LiftError(f"Cannot read an image from an object of type {kind}: give a file "
+                        "path, bytes, a PIL image or an (H, W, 3) array.")
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise LiftError("The upload is empty (0 bytes).")
-        source = io.BytesIO(source)
+        source = io.BytesIO(bytes(source))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(source)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # > 89 MP
         raise LiftError(f"{name} is too large to process safely (over {MAX_PIXELS:,} "
                         "pixels).") from exc
     except UnidentifiedImageError as exc:
@@ -99,9 +103,18 @@ def _from_array(arr: np.ndarray) -> Image.Image:
         raise LiftError(f"An image array must be (H, W), (H, W, 3) or (H, W, 4); got "
                         f"{arr.shape}.")
     _check_size((arr.shape[1], arr.shape[0]))
+    if arr.dtype.kind not in "biuf":
+        raise LiftError(f"An image array must hold numbers; got dtype {arr.dtype}.")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise LiftError("The image array contains NaN or infinite values.")
     if arr.dtype != np.uint8:
-        scale = 255.0 if arr.max() <= 1.0 else (65535.0 if arr.max() > 255 else 1.0)
-        factor = 255.0 / scale if scale != 1.0 else 1.0
+        top = float(arr.max()) if arr.size else 0.0
+        if arr.dtype.kind in "fb" and top <= 1.0:
+            factor = 255.0  # floats (or booleans) in [0, 1]
+        elif top > 255:
+            factor = 255.0 / 65535.0  # 16-bit values
+        else:
+            factor = 1.0
         arr = np.clip(arr.astype(np.float64) * factor + 0.5, 0, 255).astype(np.uint8)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
