@@ -1,0 +1,14 @@
+"""Figures and images of ognet data for the app (``ognet`` never imports ``viz``)."""
+
+from viz.figures import (
+                          CAMERAS,
+                          LANDMARKS,
+                          cloud_figure,
+                          landmark_point,
+                          layer_figure,
+                          nearest_point,
+)
+from viz.overlay import framed, lifting_overlay
+
+__all__ = ["CAMERAS", "LANDMARKS", "cloud_figure", "framed", "landmark_point", "layer_figure",
+           "lifting_overlay", "nearest_point"]

@@ -1,0 +1,186 @@
+"""Plotly figures of ognet data: colored clouds, the fitted mesh, and OG-Net's layers.
+
+Figures are sent to the browser as JSON: coordinates are float32 rounded to millimetres and
+colours one ``rgb()`` string per point, so an 8192-point cloud stays well under 1 MB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+#: Camera presets for the 3D views (frame: x right, y up, z towards the camera).
+CAMERAS = {
+    "front": dict(eye=dict(x=0.0, y=0.1, z=2.0), up=dict(x=0, y=1, z=0)),
+    "side": dict(eye=dict(x=2.0, y=0.1, z=0.0), up=dict(x=0, y=1, z=0)),
+    "top": dict(eye=dict(x=0.0, y=2.2, z=0.05), up=dict(x=0, y=0, z=-1)),
+    "three-quarter": dict(eye=dict(x=1.4, y=0.4, z=1.4), up=dict(x=0, y=1, z=0)),
+}
+GROUP_COLOURS = {8: "#e6194b", 16: "#3cb44b", 32: "#4363d8"}
+
+
+def _rgb_strings(rgb: np.ndarray) -> list[str]:
+    c = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return [f"rgb({r},{g},{b})" for r, g, b in c]
+
+
+def _xyz(points: np.ndarray) -> dict:
+    p = np.round(np.asarray(points[:, :3], dtype=np.float32), 3)
+    return dict(x=p[:, 0], y=p[:, 1], z=p[:, 2])
+
+
+def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int = 460):
+    fig.update_layout(
+        height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        title=dict(text=title, x=0.02, font=dict(size=13)) if title else None,
+        showlegend=True, legend=dict(x=0.0, y=0.0, bgcolor="rgba(255,255,255,0.6)"),
+        scene=dict(aspectmode="data", camera=CAMERAS[camera],
+                   xaxis=dict(visible=False), yaxis=dict(visible=False),
+                   zaxis=dict(visible=False)),
+        uirevision="keep", paper_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def cloud_figure(points: np.ndarray, foreground: np.ndarray | None = None,
+                 show_background: bool = True, mesh: tuple | None = None,
+                 point_size: float = 2.0, camera: str = "front",
+                 title: str | None = None, height: int = 460) -> go.Figure:
+    """The colored cloud (N, 6), true RGB per point.
+
+    Args:
+        foreground: (N,) bool; background points are dropped when ``show_background`` is off.
+        mesh: ``(vertices (V, 3), faces (F, 3), colours (V, 3))`` to overlay the fitted body.
+    """
+    keep = np.ones(len(points), bool) if (show_background or foreground is None) else foreground
+    pts = points[keep]
+    fig = go.Figure(go.Scatter3d(**_xyz(pts), mode="markers", name=f"points ({len(pts)})",
+                                 marker=dict(size=point_size, color=_rgb_strings(pts[:, 3:6])),
+                                 hoverinfo="skip"))
+    if mesh is not None:
+        v, f, c = mesh
+        v = np.round(np.asarray(v, np.float32), 3)
+        fig.add_trace(go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1],
+                                k=f[:, 2], vertexcolor=_rgb_strings(c), opacity=0.5,
+                                name="fitted body", showlegend=True, hoverinfo="skip"))
+    return _layout(fig, camera, title, height)
+
+
+def _segments(a: np.ndarray, b: np.ndarray) -> dict:
+    """Line segments a[i] -> b[i] as one Scatter3d trace (None-separated)."""
+    n = len(a)
+    xyz = np.full((3 * n, 3), np.nan, dtype=np.float32)
+    xyz[0::3], xyz[1::3] = a, b
+    xyz = np.round(xyz, 3)
+    return dict(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2])
+
+
+def layer_figure(trace, module: int, view: str, point: int | None = None,
+                 max_edges: int = 1500, point_size: float = 2.5, camera: str = "front",
+                 ) -> go.Figure:
+    """What OG-Net did at ``module`` (0 = the input cloud, 1..L = omni-scale modules).
+
+    Args:
+        trace: ``ognet.models.ModelTrace``.
+        view: ``"sampled points"``, ``"knn graph"``, ``"groups"``, ``"non-local graph"`` or
+            ``"feature norm"``.
+        point: index into the module's *output* points (centre for graphs and groups).
+        max_edges: the whole graph is thinned to this many edges for legibility.
+    """
+    points = trace.points.numpy()
+    if module == 0:
+        return cloud_figure(points, point_size=point_size, camera=camera,
+                            title=f"input: {len(points)} points, xyz + rgb")
+    m = trace.modules[module - 1]
+    in_xyz, out_xyz = m.in_xyz.numpy(), m.out_xyz.numpy()
+    point = 0 if point is None else int(np.clip(point, 0, len(out_xyz) - 1))
+    fig = go.Figure()
+    title = (f"module {module}: {len(in_xyz)} -> {len(out_xyz)} points, "
+             f"{m.in_channels} -> {m.out_channels} channels")
+    faded = dict(size=point_size * 0.7, color="rgba(150,150,150,0.25)")
+    norms = m.feature_norm.numpy()
+
+    if view == "sampled points":
+        if m.sampled_idx is None:
+            title += " (no sampling: every point kept)"
+        fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded,
+                                   name=f"module input ({len(in_xyz)})", hoverinfo="skip"))
+        colours = (_rgb_strings(points[m.sampled_idx.numpy(), 3:6])
+                   if module == 1 and m.sampled_idx is not None else "#ff7f0e")
+        fig.add_trace(go.Scatter3d(**_xyz(out_xyz), mode="markers",
+                                   marker=dict(size=point_size * 1.4, color=colours),
+                                   name=f"kept by FPS ({len(out_xyz)})"))
+    elif view in ("knn graph", "non-local graph"):
+        edges = m.knn_edges if view == "knn graph" else m.nonlocal_edges
+        if edges is None:
+            title += " - the non-local graph is built in the last module only"
+            edges = m.knn_edges
+        e = edges.numpy()
+        centre_in = _centre_in_input(m, point)
+        fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded,
+                                   name="points", hoverinfo="skip"))
+        rng = np.random.default_rng(0)
+        sample = rng.choice(e.shape[1], size=min(max_edges, e.shape[1]), replace=False)
+        length = np.linalg.norm(in_xyz[e[0]] - in_xyz[e[1]], axis=1)
+        fig.add_trace(go.Scatter3d(**_segments(in_xyz[e[1, sample]], in_xyz[e[0, sample]]),
+                                   mode="lines", line=dict(width=1, color="rgba(31,119,180,0.35)"),
+                                   name=f"edges ({len(sample)} of {e.shape[1]})",
+                                   hoverinfo="skip"))
+        mine = e[:, e[1] == centre_in]
+        fig.add_trace(go.Scatter3d(**_segments(in_xyz[mine[1]], in_xyz[mine[0]]), mode="lines",
+                                   line=dict(width=5, color="#d62728"),
+                                   name=f"edges of point {point}"))
+        fig.add_trace(go.Scatter3d(**_xyz(in_xyz[[centre_in]]), mode="markers",
+                                   marker=dict(size=8, color="#d62728"), name="chosen point"))
+        title += f"; mean edge length {length.mean() * 100:.1f} cm"
+    elif view == "groups":
+        fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded,
+                                   name="points", hoverinfo="skip"))
+        for r in sorted(m.groups, reverse=True):
+            members = m.groups[r][point].numpy()
+            fig.add_trace(go.Scatter3d(**_xyz(in_xyz[members]), mode="markers",
+                                       marker=dict(size=point_size * 2.2,
+                                                   color=GROUP_COLOURS.get(r, "#911eb4")),
+                                       name=f"group r = {r}"))
+        fig.add_trace(go.Scatter3d(**_xyz(out_xyz[[point]]), mode="markers",
+                                   marker=dict(size=9, color="black", symbol="diamond"),
+                                   name="centre"))
+    else:  # feature norm
+        fig.add_trace(go.Scatter3d(**_xyz(out_xyz), mode="markers", name="feature norm",
+                                   marker=dict(size=point_size * 1.6, color=np.round(norms, 3),
+                                               colorscale="Viridis", showscale=True,
+                                               colorbar=dict(thickness=10, len=0.6))))
+    return _layout(fig, camera, title)
+
+
+def _centre_in_input(m, point: int) -> int:
+    """Index in the module's input of output point ``point``."""
+    if m.sampled_idx is None:
+        return point
+    return int(m.sampled_idx[point])
+
+
+def nearest_point(xyz: np.ndarray, target: np.ndarray) -> int:
+    """Index of the row of ``xyz`` (N, 3) nearest to ``target`` (3,)."""
+    return int(np.argmin(((xyz - target) ** 2).sum(1)))
+
+
+#: Body landmarks offered as centres in the layer explorer (MediaPipe Pose indices).
+LANDMARKS = {"head": 0, "left shoulder": 11, "right shoulder": 12, "left hand": 15,
+             "right hand": 16, "left hip": 23, "right hip": 24, "left knee": 25,
+             "right knee": 26, "left foot": 27, "right foot": 28}
+
+
+def landmark_point(lift, cloud: np.ndarray, landmark: str, xyz: np.ndarray) -> int | None:
+    """Row of ``xyz`` (a module's points) nearest to a body landmark of a lifted query.
+
+    The landmark's crop pixel (``lift.landmarks_2d``) picks its lifted 3D point in ``cloud``
+    (one point per pixel, row-major). ``None`` for a cloud file or the fallback lifting.
+    """
+    if lift is None or lift.landmarks_2d is None or landmark not in LANDMARKS:
+        return None
+    x, y = lift.landmarks_2d[LANDMARKS[landmark], :2]
+    h, w = lift.foreground.shape
+    col = int(np.clip(round(float(x)), 0, w - 1))
+    row = int(np.clip(round(float(y)), 0, h - 1))
+    return nearest_point(xyz, cloud[row * w + col, :3])
