@@ -23,7 +23,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 def add_arguments(parser):
     parser.add_argument("--src", required=True, help="dataset folder with the three splits")
     parser.add_argument("--dst", required=True, help="output folder (same layout, .npz files)")
-    parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes (default 2; 0 lifts in this process)")
     parser.add_argument("--body-model-dir", default=None,
                         help="official SMPL files (default: the free body in assets/)")
     parser.add_argument("--limit", type=int, default=0,
@@ -65,8 +66,27 @@ def _lift_one(job):
         result = _LIFTER(image)
     except LiftError as exc:
         return str(image), "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad image must not stop a whole dataset
+        return str(image), "failed", f"{type(exc).__name__}: {exc}"
     save_cloud(cloud, result.points, result.foreground, result.method)
     return str(image), result.method, ""
+
+
+def _results(todo, workers: int, body_model_dir):
+    """Lift ``todo`` in ``workers`` spawned processes (or here when 0); yields in any order."""
+    if not todo:
+        return
+    if workers <= 0:
+        global _LIFTER
+        from ognet.lift import get_lifter
+
+        _LIFTER = get_lifter(body_model_dir)
+        yield from map(_lift_one, todo)
+        return
+    ctx = mp.get_context("spawn")
+    workers = min(workers, len(todo))
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(body_model_dir,)) as pool:
+        yield from pool.imap_unordered(_lift_one, todo, chunksize=4)
 
 
 def run(args) -> int:
@@ -81,11 +101,8 @@ def run(args) -> int:
     counts = {"pose": 0, "fallback": 0, "failed": 0}
     problems = []
     t0 = time.time()
-    workers = max(1, args.workers)
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(args.body_model_dir,)) as pool, \
-            tqdm(total=len(todo), unit="img", desc="lifting") as bar:
-        for image, method, error in pool.imap_unordered(_lift_one, todo, chunksize=4):
+    with tqdm(total=len(todo), unit="img", desc="lifting") as bar:
+        for image, method, error in _results(todo, args.workers, args.body_model_dir):
             counts[method] += 1
             if method != "pose":
                 problems.append({"image": image, "method": method, "error": error})

@@ -1,0 +1,84 @@
+"""``python -m ognet prepare`` on a tiny generated Market-format folder: layout, report,
+an interrupted run resumed gives the same clouds as one uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_lift import render_body
+
+from ognet.cli import main
+from ognet.pointcloud import load_cloud
+
+NAMES = {
+    "bounding_box_train": ["0002_c1s1_000451_03.jpg", "0007_c2s3_070952_01.jpg"],
+    "bounding_box_test": ["-1_c1s1_000401_03.jpg", "0002_c3s1_001051_02.jpg"],
+    "query": ["0007_c5s1_001526_00.jpg", "0002_c6s1_000726_01.jpg"],
+}
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory) -> Path:
+    """6 rendered pedestrians in the three splits, plus one file that is not an image."""
+    root = tmp_path_factory.mktemp("market")
+    yaws = iter(np.linspace(-0.6, 0.6, 6))
+    for split, names in NAMES.items():
+        (root / split).mkdir()
+        for name in names:
+            image, _ = render_body(yaw=float(next(yaws)))
+            Image.fromarray(image).resize((64, 128)).save(root / split / name, quality=95)
+    (root / "query" / "0009_c1s1_000001_00.jpg").write_text("not a picture")
+    (root / "query" / "Thumbs.db").write_bytes(b"ignored")
+    return root
+
+
+def _clouds(root: Path) -> dict[str, dict]:
+    return {str(p.relative_to(root)): load_cloud(p) for p in sorted(root.rglob("*.npz"))}
+
+
+def test_prepare_interrupted_and_resumed(market, tmp_path, capsys):
+    full, parts = tmp_path / "full", tmp_path / "parts"
+    assert main(["prepare", "--src", str(market), "--dst", str(full), "--workers", "2"]) == 0
+    report = json.loads((full / "prepare_report.json").read_text())
+    assert report["images"] == 7 and report["lifted"] == 7
+    assert report["pose"] + report["fallback"] == 6 and report["failed"] == 1
+    assert any("0009_c1s1" in p["image"] and p["method"] == "failed"
+               for p in report["problems"])
+    assert "1 failed" in capsys.readouterr().out
+
+    # interrupted after 3 images, then resumed: the same files, the finished ones skipped
+    assert main(["prepare", "--src", str(market), "--dst", str(parts), "--workers", "1",
+                 "--limit", "3"]) == 0
+    assert len(list(parts.rglob("*.npz"))) == 3
+    first = {p: p.stat().st_mtime_ns for p in parts.rglob("*.npz")}
+    capsys.readouterr()
+    assert main(["prepare", "--src", str(market), "--dst", str(parts), "--workers", "1"]) == 0
+    assert "3 already lifted, 4 to do" in capsys.readouterr().out
+    assert all(p.stat().st_mtime_ns == t for p, t in first.items())
+    assert not list(parts.rglob("*.tmp.npz"))
+
+    a, b = _clouds(full), _clouds(parts)
+    assert sorted(a) == sorted(f"{s}/{Path(n).stem}.npz" for s, ns in NAMES.items() for n in ns)
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert a[key]["points"].shape == (8192, 6) and a[key]["mask"].shape == (128, 64)
+        np.testing.assert_array_equal(a[key]["points"], b[key]["points"], err_msg=key)
+        np.testing.assert_array_equal(a[key]["mask"], b[key]["mask"])
+        assert a[key]["method"] == b[key]["method"]
+
+    # --workers 0 lifts in this process (torch's thread count may differ from the workers':
+    # sums in another order, so equal up to float16 rounding)
+    here = tmp_path / "here"
+    assert main(["prepare", "--src", str(market), "--dst", str(here), "--workers", "0",
+                 "--limit", "1"]) == 0
+    (key, cloud), = _clouds(here).items()
+    np.testing.assert_allclose(cloud["points"], a[key]["points"], atol=1e-3)
+
+
+def test_prepare_missing_splits(tmp_path):
+    with pytest.raises(SystemExit, match="bounding_box_train"):
+        main(["prepare", "--src", str(tmp_path), "--dst", str(tmp_path / "out")])
