@@ -32,6 +32,8 @@ from ognet.synth.scene import CameraSpec, background, sample_camera
 #: Output crop size (height, width), as Market-1501.
 IMAGE_HW = (128, 64)
 SUPERSAMPLE = 2
+#: Faces of the ray-cast body mesh (the free body has 27k).
+RENDER_TRIANGLES = 9000
 
 _BOX_FACES = np.array([[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7], [0, 1, 5], [0, 5, 4],
                        [2, 3, 7], [2, 7, 6], [1, 2, 6], [1, 6, 5], [0, 4, 7], [0, 7, 3]],
@@ -50,24 +52,64 @@ def _box(center: np.ndarray, size: np.ndarray, rot: np.ndarray) -> np.ndarray:
     return (corners @ rot.T + center).astype(np.float32)
 
 
-def _vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit area-weighted vertex normals of a triangle mesh."""
+def _face_incidence(faces: np.ndarray, num_verts: int):
+    """(V, F) sparse matrix summing face values onto their three vertices."""
+    from scipy.sparse import csr_matrix
+
+    rows = faces.reshape(-1).astype(np.int64)
+    cols = np.repeat(np.arange(len(faces)), 3)
+    return csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
+                      shape=(num_verts, len(faces)))
+
+
+def _vertex_normals(verts: np.ndarray, faces: np.ndarray, incidence) -> np.ndarray:
+    """(V, 3) unit area-weighted vertex normals of a triangle mesh (``incidence``: see
+    :func:`_face_incidence`)."""
     tri = verts[faces]
     fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    vn = np.zeros_like(verts)
-    for k in range(3):
-        for c in range(3):
-            vn[:, c] += np.bincount(faces[:, k], weights=fn[:, c], minlength=len(verts))
+    vn = incidence @ fn
     return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
+
+
+def _simplified_surface(rest: np.ndarray, faces: np.ndarray, triangles: int):
+    """A lighter copy of the body mesh that follows the full one.
+
+    The rest mesh is decimated (quadric error, deterministic) to about ``triangles`` faces,
+    and each new vertex is tied to the closest point of the full surface, so it follows
+    the full mesh in any pose and shape.
+
+    Returns:
+        ``(S, V)`` sparse barycentric map (full vertices -> simplified vertices), the
+        simplified faces ``(F', 3)`` uint32, and ``(S,)`` the full vertex each simplified one
+        is closest to.
+    """
+    from scipy.sparse import csr_matrix
+
+    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(rest.astype(np.float64)),
+                                     o3d.utility.Vector3iVector(faces.astype(np.int32)))
+    simple = mesh.simplify_quadric_decimation(target_number_of_triangles=triangles)
+    points = np.asarray(simple.vertices, dtype=np.float32)
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(rest.astype(np.float32)), o3d.core.Tensor(faces))
+    closest = scene.compute_closest_points(o3d.core.Tensor(points))
+    tri = faces[closest["primitive_ids"].numpy()].astype(np.int64)
+    uv = closest["primitive_uvs"].numpy()
+    w = np.stack([1 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], axis=1)
+    rows = np.repeat(np.arange(len(points)), 3)
+    mapping = csr_matrix((w.reshape(-1), (rows, tri.reshape(-1))),
+                         shape=(len(points), len(rest)))
+    nearest = tri[np.arange(len(tri)), w.argmax(1)]
+    return mapping, np.asarray(simple.triangles, dtype=np.uint32), nearest
 
 
 class _Person:
     """An identity's unposed body: vertices (V, 3), joints (24, 3) and bag anchors."""
 
-    def __init__(self, body, ident: Identity, parts: np.ndarray):
+    def __init__(self, body, ident: Identity, parts: np.ndarray, mapping):
         with torch.no_grad():
             out = body(betas=torch.as_tensor(ident.betas[None]))
         self.verts = out.vertices[0].numpy().astype(np.float32)
+        self.canon = (mapping @ self.verts).astype(np.float32)  # the simplified mesh's
         self.joints = out.joints[0, :24].numpy().astype(np.float64)
         torso = self.verts[parts == PART_NAMES.index("torso")]
         self.back_z = float(torso[:, 2].min())
@@ -81,13 +123,22 @@ class Synthesizer:
         seed: the world's seed (identities, cameras, every image).
         body: an ``smplx`` body module (default: ``ognet.body.load_body_model()``).
         hw: output (height, width).
+        triangles: faces of the (decimated) mesh that is ray cast; building the ray
+            tracer's tree for the full 27k-face body was most of the time of an image.
     """
 
-    def __init__(self, seed: int, body=None, hw: tuple[int, int] = IMAGE_HW):
+    def __init__(self, seed: int, body=None, hw: tuple[int, int] = IMAGE_HW,
+                 triangles: int = RENDER_TRIANGLES):
         self.seed = int(seed)
         self.body = body if body is not None else load_body_model()
         self.faces = np.asarray(self.body.faces, dtype=np.uint32)
         self.parts = vertex_parts(self.body)
+        with torch.no_grad():
+            rest = self.body().vertices[0].numpy()
+        self._mapping, self.render_faces, nearest = _simplified_surface(
+            rest, self.faces, triangles)
+        self.render_parts = self.parts[nearest]
+        self._incidence = _face_incidence(self.render_faces, len(nearest))
         self.hw = hw
         self._people: dict[int, tuple[Identity, _Person]] = {}
         self._cameras: dict[int, CameraSpec] = {}
@@ -107,7 +158,7 @@ class Synthesizer:
             if len(self._people) > 64:
                 self._people.pop(next(iter(self._people)))
             ident = self.identity(pid)
-            self._people[pid] = (ident, _Person(self.body, ident, self.parts))
+            self._people[pid] = (ident, _Person(self.body, ident, self.parts, self._mapping))
         return self._people[pid]
 
     def render(self, pid: int, cam: int, index: int = 0) -> np.ndarray:
@@ -144,7 +195,7 @@ class Synthesizer:
             out = self.body(betas=torch.as_tensor(ident.betas[None]),
                             body_pose=torch.as_tensor(pose[None]),
                             global_orient=torch.as_tensor(orient[None]))
-        verts = out.vertices[0].numpy().astype(np.float32)
+        verts = (self._mapping @ out.vertices[0].numpy()).astype(np.float32)
         joints = out.joints[0, :24].numpy()
 
         # Stand the body on the ground at a spot of the walkway.
@@ -155,7 +206,7 @@ class Synthesizer:
         joints = joints + offset
         heading = Rotation.from_rotvec([0, gait.heading, 0]).as_matrix()
 
-        meshes = [(verts, self.faces)]
+        meshes = [(verts, self.render_faces)]
         if ident.bag != "none":
             J = person.joints
             if ident.bag == "backpack":
@@ -199,35 +250,68 @@ class Synthesizer:
         cols = cx - width / 2 + (np.arange(W, dtype=np.float32) + 0.5) / W * width
         bb, aa = np.meshgrid(rows, cols, indexing="ij")
         dirs = (aa.reshape(-1, 1) * right + bb.reshape(-1, 1) * up + fwd).astype(np.float32)
-        rays = np.concatenate([np.broadcast_to(origin, dirs.shape), dirs], axis=1)
+
+        # Cast only the rays of 8x8-pixel cells near a projected vertex (or the bag).
+        cell = 8
+        grid = np.zeros((H // cell + 2, W // cell + 2), bool)
+        pts = [(a, b)]
+        for v, _ in meshes[1:]:
+            r = v - origin
+            d = r @ fwd
+            pa, pb = (r @ right) / d, (r @ up) / d
+            ga, gb = np.meshgrid(np.linspace(pa.min(), pa.max(), 24),
+                                 np.linspace(pb.min(), pb.max(), 24))
+            pts.append((ga.ravel(), gb.ravel()))
+        for pa, pb in pts:
+            col = ((pa - (cx - width / 2)) / width * W / cell).astype(np.int64) + 1
+            row = ((top - pb) / height * H / cell).astype(np.int64) + 1
+            ok = (col >= 0) & (col < grid.shape[1]) & (row >= 0) & (row < grid.shape[0])
+            grid[row[ok], col[ok]] = True
+        near = grid.copy()
+        near[1:] |= grid[:-1]
+        near[:-1] |= grid[1:]
+        near[:, 1:] |= near[:, :-1].copy()
+        near[:, :-1] |= near[:, 1:].copy()
+        near = np.repeat(np.repeat(near[1:-1, 1:-1], cell, 0), cell, 1)[:H, :W].reshape(-1)
+        cast = np.flatnonzero(near)
 
         scene = o3d.t.geometry.RaycastingScene()
         for v, f in meshes:
             scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(v)), o3d.core.Tensor(f))
+        rays = np.concatenate([np.broadcast_to(origin, (len(cast), 3)), dirs[cast]], axis=1)
         hit = scene.cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays)))
-        t_hit = hit["t_hit"].numpy()
-        geom = hit["geometry_ids"].numpy()
-        prim = hit["primitive_ids"].numpy()
-        uv = hit["primitive_uvs"].numpy()
+        t_hit = np.full(len(dirs), np.inf, np.float32)
+        t_hit[cast] = hit["t_hit"].numpy()
+        geom = np.full(len(dirs), -1, np.int64)
+        geom[cast] = hit["geometry_ids"].numpy()
+        prim = np.zeros(len(dirs), np.int64)
+        prim[cast] = hit["primitive_ids"].numpy()
+        uv = np.zeros((len(dirs), 2), np.float32)
+        uv[cast] = hit["primitive_uvs"].numpy()
+        normals_hit = np.zeros((len(dirs), 3), np.float32)
+        normals_hit[cast] = hit["primitive_normals"].numpy()
 
-        image = background(camera, origin, dirs, spot[[0, 2]])
+        image = np.empty((len(dirs), 3), np.float32)
+        miss = ~np.isfinite(t_hit)
+        image[miss] = background(camera, origin, dirs[miss], spot[[0, 2]])
         ambient = camera.ambient * camera.ambient_color
         body_hit = np.isfinite(t_hit) & (geom == 0)
         if body_hit.any():
-            tri = self.faces[prim[body_hit]]
+            tri = self.render_faces[prim[body_hit]]
             w = np.stack([1 - uv[body_hit, 0] - uv[body_hit, 1], uv[body_hit, 0],
                           uv[body_hit, 1]], axis=1).astype(np.float32)
-            canon = np.einsum("pk,pkc->pc", w, person.verts[tri])
-            part = self.parts[tri[np.arange(len(tri)), w.argmax(1)]]
+            canon = np.einsum("pk,pkc->pc", w, person.canon[tri])
+            part = self.render_parts[tri[np.arange(len(tri)), w.argmax(1)]]
             color = albedo(ident, canon, part, person.joints)
-            normals = np.einsum("pk,pkc->pc", w, _vertex_normals(verts, self.faces)[tri])
+            vn = _vertex_normals(verts, self.render_faces, self._incidence)
+            normals = np.einsum("pk,pkc->pc", w, vn[tri])
             normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-9)
             flip = np.einsum("pc,pc->p", normals, dirs[body_hit]) > 0
             normals[flip] *= -1
             image[body_hit] = self._shade(color, normals, camera, ambient)
         bag_hit = np.isfinite(t_hit) & (geom == 1)
         if bag_hit.any():
-            normals = hit["primitive_normals"].numpy()[bag_hit]
+            normals = normals_hit[bag_hit]
             flip = np.einsum("pc,pc->p", normals, dirs[bag_hit]) > 0
             normals[flip] *= -1
             color = np.broadcast_to(ident.bag_color, normals.shape)
