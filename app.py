@@ -133,8 +133,7 @@ def build_app(pipe, args):
                       (30, 170, 60) if m.pid == result.query_pid else (210, 40, 40))
             thumb = (m.thumbnail if m.thumbnail is not None
                      else np.full((128, 64, 3), 200, np.uint8))
-            items.append((viz.framed(thumb, colour),
-                          f"#{m.rank} · {m.similarity:.3f} · pid {m.pid} · cam {m.camid}"))
+            items.append((viz.framed(thumb, colour), f"#{m.rank} {m.similarity:.2f}"))
         return items
 
     def lifting_panel(result):
@@ -285,14 +284,14 @@ def build_app(pipe, args):
                     f"{header(info)}", elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=250):
-                image_in = gr.Image(label="Query photo (drop, upload, paste or webcam)",
+                image_in = gr.Image(label="Query photo: drop, upload, paste, webcam",
                                     type="filepath", sources=["upload", "clipboard", "webcam"],
-                                    height=250)
+                                    height=240)
                 cloud_in = gr.File(label=".ply / .pcd cloud (skips lifting)",
                                    file_types=list(CLOUD_SUFFIXES), type="filepath", height=60)
                 run_btn = gr.Button("Search", variant="primary", size="sm")
                 status = gr.Markdown("", elem_id="status")
-            with gr.Column(scale=5, min_width=480):
+            with gr.Column(scale=6, min_width=480):
                 with gr.Tabs(selected="cloud") as tabs:
                     with gr.Tab("3D cloud", id="cloud"):
                         plot3d = gr.Plot(label="Colored point cloud", elem_id="plot3d")
@@ -301,10 +300,10 @@ def build_app(pipe, args):
                                                   min_width=80)
                             show_mesh = gr.Checkbox(value=False, label="fitted body mesh",
                                                     min_width=80)
-                            camera = gr.Radio(list(viz.CAMERAS)[:3], value="front",
-                                              label="camera", min_width=200)
+                            camera = gr.Radio(list(viz.CAMERAS), value="three-quarter",
+                                              label="camera", min_width=300, scale=3)
                             size = gr.Slider(0.5, 6, value=2, step=0.5, label="point size",
-                                             min_width=120)
+                                             min_width=120, scale=1)
                     with gr.Tab("Lifting", id="lifting"):
                         with gr.Row():
                             overlay = gr.Image(label="mask + 2D skeleton", height=440,
@@ -312,13 +311,15 @@ def build_app(pipe, args):
                             lift_md = gr.Markdown()
                     with gr.Tab("Layer explorer", id="layers"):
                         with gr.Row():
-                            module = gr.Slider(0, n_modules, value=0, step=1,
-                                               label=f"module (0 = input, 1..{n_modules})",
-                                               elem_id="module")
-                            view = gr.Dropdown(VIEWS, value="sampled points", label="show")
+                            module = gr.Slider(0, n_modules, value=0, step=1, label="module",
+                                               info=f"0 = input, 1..{n_modules}",
+                                               elem_id="module", min_width=150)
+                            view = gr.Dropdown(VIEWS, value="sampled points", label="show",
+                                               min_width=120)
                             centre = gr.Dropdown(["by index", *viz.LANDMARKS], value="head",
-                                                 label="centre point")
-                            index = gr.Number(0, precision=0, label="point index", minimum=0)
+                                                 label="centre", min_width=110)
+                            index = gr.Number(0, precision=0, label="index", minimum=0,
+                                              min_width=70)
                         layer_plot = gr.Plot(label="layer", elem_id="layerplot")
                         layer_note = gr.Markdown()
                     with gr.Tab("Compare match", id="compare"):
@@ -335,9 +336,9 @@ def build_app(pipe, args):
                         o3d_btn = gr.Button("Open in Open3D viewer", size="sm",
                                             interactive=no_display is None)
                         o3d_md = gr.Markdown(no_display or "Opens a desktop window.")
-            with gr.Column(scale=3, min_width=300):
-                matches = gr.Gallery(label="Top-5 gallery matches (click for 3D)", columns=5,
-                                     rows=1, height=200, object_fit="contain",
+            with gr.Column(scale=4, min_width=340):
+                matches = gr.Gallery(label="Top-5 matches (click one for 3D)", columns=5,
+                                     rows=1, height=190, object_fit="contain",
                                      allow_preview=False, elem_id="matches")
                 results_md = gr.Markdown(elem_id="results")
         if examples:

@@ -29,7 +29,7 @@ def _xyz(points: np.ndarray) -> dict:
     return dict(x=p[:, 0], y=p[:, 1], z=p[:, 2])
 
 
-def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int = 460):
+def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int = 430):
     fig.update_layout(
         height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
         title=dict(text=title, x=0.02, font=dict(size=13)) if title else None,
@@ -45,7 +45,7 @@ def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int =
 def cloud_figure(points: np.ndarray, foreground: np.ndarray | None = None,
                  show_background: bool = True, mesh: tuple | None = None,
                  point_size: float = 2.0, camera: str = "front",
-                 title: str | None = None, height: int = 460) -> go.Figure:
+                 title: str | None = None, height: int = 430) -> go.Figure:
     """The colored cloud (N, 6), true RGB per point.
 
     Args:
@@ -77,7 +77,7 @@ def _segments(a: np.ndarray, b: np.ndarray) -> dict:
 
 def layer_figure(trace, module: int, view: str, point: int | None = None,
                  max_edges: int = 1500, point_size: float = 2.5, camera: str = "front",
-                 ) -> go.Figure:
+                 height: int = 400) -> go.Figure:
     """What OG-Net did at ``module`` (0 = the input cloud, 1..L = omni-scale modules).
 
     Args:
@@ -90,14 +90,14 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
     points = trace.points.numpy()
     if module == 0:
         return cloud_figure(points, point_size=point_size, camera=camera,
-                            title=f"input: {len(points)} points, xyz + rgb")
+                            title=f"input: {len(points)} points, xyz + rgb", height=height)
     m = trace.modules[module - 1]
     in_xyz, out_xyz = m.in_xyz.numpy(), m.out_xyz.numpy()
     point = 0 if point is None else int(np.clip(point, 0, len(out_xyz) - 1))
     fig = go.Figure()
     title = (f"module {module}: {len(in_xyz)} -> {len(out_xyz)} points, "
              f"{m.in_channels} -> {m.out_channels} channels")
-    faded = dict(size=point_size * 0.7, color="rgba(150,150,150,0.25)")
+    faded = dict(size=max(point_size, 2.0), color="rgba(140,140,140,0.35)")
     norms = m.feature_norm.numpy()
 
     if view == "sampled points":
@@ -150,7 +150,7 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
                                    marker=dict(size=point_size * 1.6, color=np.round(norms, 3),
                                                colorscale="Viridis", showscale=True,
                                                colorbar=dict(thickness=10, len=0.6))))
-    return _layout(fig, camera, title)
+    return _layout(fig, camera, title, height)
 
 
 def _centre_in_input(m, point: int) -> int:
