@@ -35,7 +35,8 @@ def synth():
 
 def test_same_seed_gives_byte_identical_files(dataset, tmp_path):
     root, _ = dataset
-    generate_dataset(tmp_path, seed=7, progress=False, **TINY)
+    # Rendered again in a worker process (one torch thread there, two here): same bytes.
+    generate_dataset(tmp_path, seed=7, progress=False, workers=1, **TINY)
     first, second = _digests(root), _digests(tmp_path)
     assert first and first == second
     other = tmp_path / "other_seed"

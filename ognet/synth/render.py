@@ -40,6 +40,19 @@ _BOX_FACES = np.array([[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7], [0, 1, 5], [0
                       dtype=np.uint32)
 
 
+class _OneThread:
+    """Run torch on one thread inside the block: results then do not depend on how many
+    threads the caller uses (sums split over threads round differently), which keeps a
+    seed's files byte-identical in any process."""
+
+    def __enter__(self):
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self._threads)
+
+
 def _rng(*key: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
 
@@ -106,7 +119,7 @@ class _Person:
     """An identity's unposed body: vertices (V, 3), joints (24, 3) and bag anchors."""
 
     def __init__(self, body, ident: Identity, parts: np.ndarray, mapping):
-        with torch.no_grad():
+        with torch.no_grad(), _OneThread():
             out = body(betas=torch.as_tensor(ident.betas[None]))
         self.verts = out.vertices[0].numpy().astype(np.float32)
         self.canon = (mapping @ self.verts).astype(np.float32)  # the simplified mesh's
@@ -133,7 +146,7 @@ class Synthesizer:
         self.body = body if body is not None else load_body_model()
         self.faces = np.asarray(self.body.faces, dtype=np.uint32)
         self.parts = vertex_parts(self.body)
-        with torch.no_grad():
+        with torch.no_grad(), _OneThread():
             rest = self.body().vertices[0].numpy()
         self._mapping, self.render_faces, nearest = _simplified_surface(
             rest, self.faces, triangles)
@@ -191,7 +204,7 @@ class Synthesizer:
     def _render(self, ident: Identity, person: _Person, camera: CameraSpec, rng) -> np.ndarray:
         gait = self._gait(ident, camera, rng)
         orient, pose = walking_pose(person.joints, gait)
-        with torch.no_grad():
+        with torch.no_grad(), _OneThread():
             out = self.body(betas=torch.as_tensor(ident.betas[None]),
                             body_pose=torch.as_tensor(pose[None]),
                             global_orient=torch.as_tensor(orient[None]))
