@@ -250,3 +250,20 @@ def test_animated_and_16bit_lift():
     buf = io.BytesIO()
     Image.fromarray(image[..., 1].astype(np.uint16) * 257).save(buf, "PNG")
     assert lift_image(buf.getvalue()).points.shape == (8192, 6)
+
+
+def test_body_poser_matches_smplx():
+    """The NumPy skinning used by the fit gives smplx's vertices and joints."""
+    from ognet.lift.fit import BodyPoser
+
+    body = load_body_model()
+    poser = BodyPoser(body)
+    rng = np.random.default_rng(0)
+    go, bp = rng.normal(0, 0.5, 3), rng.normal(0, 0.3, 69)
+    verts, joints = poser(go, bp)
+    with torch.no_grad():
+        out = body(global_orient=torch.tensor(go, dtype=torch.float32)[None],
+                   body_pose=torch.tensor(bp, dtype=torch.float32)[None],
+                   betas=torch.zeros(1, body.num_betas))
+    np.testing.assert_allclose(verts, out.vertices[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(joints, out.joints[0, :24].numpy(), atol=1e-5)

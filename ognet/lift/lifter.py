@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ognet.lift.fit import BodyFit, fallback_fit, fit_body
+from ognet.lift.fit import BodyFit, BodyPoser, fallback_fit, fit_body
 from ognet.lift.image import CROP_SIZE, LiftError, load_image, to_crop
 from ognet.lift.pose import PoseEstimator
 from ognet.lift.surface import pixel_points, raycast_depth, vertex_colors
@@ -60,7 +60,8 @@ class Lifter:
         from ognet.body import load_body_model
 
         self.body = load_body_model(body_model_dir)
-        self.faces = np.asarray(self.body.faces, dtype=np.int64)
+        self.poser = BodyPoser(self.body)
+        self.faces = self.poser.faces
         self.pose = PoseEstimator()
         self._lock = threading.Lock()  # one MediaPipe graph: one image at a time
 
@@ -77,10 +78,10 @@ class Lifter:
 
         t0 = time.perf_counter()
         if pose is not None:
-            fit = fit_body(self.body, pose)
+            fit = fit_body(self.poser, pose)
             method, message = "pose", "MediaPipe found the pose; body fitted to its landmarks."
         else:
-            fit = fallback_fit(self.body, mask, CROP_SIZE)
+            fit = fallback_fit(self.poser, mask, CROP_SIZE)
             method = "fallback"
             message = ("No pose found (a back view, a cut-off head or heavy occlusion?): an "
                        "upright walking body was fitted to the "
