@@ -32,6 +32,9 @@ CSS = """
 #header p {margin: 0 !important; font-size: 0.9em}
 #status {min-height: 1.5em}
 #status p {margin: 0 !important}
+#matches .grid-container {grid-template-columns: repeat(5, minmax(0, 1fr)) !important;
+  grid-template-rows: minmax(0, 1fr) !important; grid-auto-rows: minmax(0, 1fr) !important;
+  gap: 4px !important}
 """
 
 
@@ -293,7 +296,7 @@ def build_app(pipe, args):
                 status = gr.Markdown("", elem_id="status")
             with gr.Column(scale=6, min_width=480):
                 with gr.Tabs(selected="cloud") as tabs:
-                    with gr.Tab("3D cloud", id="cloud"):
+                    with gr.Tab("3D", id="cloud"):
                         plot3d = gr.Plot(label="Colored point cloud", elem_id="plot3d")
                         with gr.Row():
                             show_bg = gr.Checkbox(value=True, label="background points",
@@ -309,7 +312,7 @@ def build_app(pipe, args):
                             overlay = gr.Image(label="mask + 2D skeleton", height=440,
                                                interactive=False)
                             lift_md = gr.Markdown()
-                    with gr.Tab("Layer explorer", id="layers"):
+                    with gr.Tab("Layers", id="layers"):
                         with gr.Row():
                             module = gr.Slider(0, n_modules, value=0, step=1, label="module",
                                                info=f"0 = input, 1..{n_modules}",
@@ -322,12 +325,12 @@ def build_app(pipe, args):
                                               min_width=70)
                         layer_plot = gr.Plot(label="layer", elem_id="layerplot")
                         layer_note = gr.Markdown()
-                    with gr.Tab("Compare match", id="compare"):
+                    with gr.Tab("Compare", id="compare"):
                         compare_note = gr.Markdown("Click a match to see its cloud here.")
                         with gr.Row():
                             query_plot = gr.Plot(label="query")
                             match_plot = gr.Plot(label="match")
-                    with gr.Tab("Downloads", id="downloads"):
+                    with gr.Tab("Export", id="downloads"):
                         export_btn = gr.Button("Export cloud (.ply), embedding (.npy), "
                                                "traces (.npz)", size="sm")
                         files = gr.File(label="files", file_count="multiple",

@@ -97,7 +97,7 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
     fig = go.Figure()
     title = (f"module {module}: {len(in_xyz)} -> {len(out_xyz)} points, "
              f"{m.in_channels} -> {m.out_channels} channels")
-    faded = dict(size=max(point_size, 2.0), color="rgba(140,140,140,0.35)")
+    faded = dict(size=max(point_size, 2.0), color="#c4c4c4")
     norms = m.feature_norm.numpy()
 
     if view == "sampled points":

@@ -1,0 +1,226 @@
+"""The real app in a subprocess: ``/search`` and ``/lift`` through gradio_client, bad files,
+start-up errors, and a real headless Chromium driving the UI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ognet.assets import DEFAULT_CHECKPOINT, DEFAULT_GALLERY, EXAMPLES_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+#: Test against the bundled demo model and gallery when they exist (the app's defaults);
+#: otherwise against an untrained model and a small synthetic gallery built here.
+USE_BUNDLED = DEFAULT_CHECKPOINT.exists() and (DEFAULT_GALLERY / "index.safetensors").exists()
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_small_assets(root: Path) -> tuple[Path, Path, Path]:
+    """An untrained ognet_small checkpoint, a gallery of 3 synthetic identities x 3 cameras,
+    and example queries of those identities (Market-1501 names)."""
+    import torch
+
+    from ognet import create_model
+    from ognet.engine.checkpoint import save_checkpoint
+    from ognet.gallery import GalleryIndex, encode_thumbnail
+    from ognet.lift import get_lifter
+    from ognet.pointcloud import sample_points
+    from ognet.synth import Synthesizer, save_jpeg
+
+    torch.manual_seed(0)
+    model = create_model("ognet_small", num_points=2048,
+                         stage_points=[384, 192, 96, 48]).eval()
+    ckpt = save_checkpoint(root / "model.safetensors", model)
+    synth, lifter = Synthesizer(0), get_lifter()
+    (root / "images").mkdir()
+    (root / "examples").mkdir()
+    feats, pids, cams, paths, thumbs = [], [], [], [], []
+    for pid in (1, 2, 3):
+        for cam in (0, 2, 4):
+            img = synth.render(pid, cam, 0)
+            path = root / "images" / f"{pid:04d}_c{cam + 1}s1_000000_00.jpg"
+            save_jpeg(img, path)
+            x = torch.from_numpy(sample_points(lifter(path).points, 2048, seed=0))[None]
+            feats.append(model.extract(x)[0].numpy())
+            pids.append(pid)
+            cams.append(cam)
+            paths.append(str(path))
+            thumbs.append(encode_thumbnail(img))
+        save_jpeg(synth.render(pid, 1, 5), root / "examples" / f"{pid:04d}_c2s1_000005_00.jpg")
+    GalleryIndex(np.stack(feats), pids, cams, image_paths=paths,
+                 thumbnails=thumbs).save(root / "gallery")
+    return ckpt, root / "gallery", root / "examples"
+
+
+@pytest.fixture(scope="module")
+def app_args(tmp_path_factory) -> list[str]:
+    if USE_BUNDLED:
+        return []
+    ckpt, gallery, examples = build_small_assets(tmp_path_factory.mktemp("app_assets"))
+    return ["--checkpoint", str(ckpt), "--gallery", str(gallery), "--examples", str(examples)]
+
+
+@pytest.fixture(scope="module")
+def examples(app_args) -> list[Path]:
+    folder = Path(app_args[app_args.index("--examples") + 1]) if app_args else EXAMPLES_DIR
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+
+
+@pytest.fixture(scope="module")
+def server(app_args):
+    """``python app.py`` on a free port; yields its URL once it answers."""
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), *app_args, "--device", "cpu",
+                             "--port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the app exited with {proc.returncode}:\n{proc.stdout.read()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("the app did not answer within 120 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+def check_top5(results):
+    assert isinstance(results, list) and len(results) == 5
+    assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
+    sims = [r["similarity"] for r in results]
+    assert sims == sorted(sims, reverse=True)
+    assert all(-1.0001 <= s <= 1.0001 for s in sims)
+    for r in results:
+        assert set(r) == {"rank", "similarity", "pid", "camid", "image"}
+        assert isinstance(r["pid"], int) and isinstance(r["camid"], int)
+        assert r["image"].startswith("data:image/jpeg;base64,")
+
+
+def test_search_example_query(client, examples):
+    from gradio_client import handle_file
+
+    results = client.predict(handle_file(str(examples[0])), api_name="/search")
+    check_top5(results)
+
+
+def test_search_real_query(client, real_queries):
+    from gradio_client import handle_file
+
+    check_top5(client.predict(handle_file(str(real_queries[0])), api_name="/search"))
+
+
+def test_lift_endpoint(client, examples):
+    from gradio_client import handle_file
+
+    out = client.predict(handle_file(str(examples[0])), api_name="/lift")
+    assert out["method"] in ("pose", "fallback")
+    assert out["num_points"] == 8192 and len(out["points"]) == 8192
+    assert len(out["points"][0]) == 6
+    assert 0 < out["foreground_points"] < 8192
+    assert set(out["timings"]) >= {"pose", "fit", "raycast"}
+
+
+def test_bad_files_give_clean_errors_and_the_app_goes_on(client, examples, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not an image\n" * 20)
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(examples[0].read_bytes()[:300])
+    empty_cloud = tmp_path / "empty.ply"
+    empty_cloud.write_text("ply\nformat ascii 1.0\nelement vertex 0\nend_header\n")
+    for bad, words in ((text, "not an image"), (truncated, "cut.jpg"), (empty_cloud, "points")):
+        with pytest.raises(AppError) as err:
+            client.predict(handle_file(str(bad)), api_name="/search")
+        message = str(err.value)
+        assert words in message, message
+        assert "Traceback" not in message
+    check_top5(client.predict(handle_file(str(examples[-1])), api_name="/search"))
+
+
+def test_missing_checkpoint_is_a_one_line_error(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "app.py"), "--checkpoint",
+                           str(tmp_path / "nope.safetensors"), "--port", str(free_port())],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "checkpoint not found" in lines[0]
+
+
+def test_browser_upload_3d_results_and_layer_explorer(server, examples, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no Chromium at /usr/bin/chromium")
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    shot = tmp_path / "app.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(server)
+            page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+            page.locator("input[type=file]").first.set_input_files(str(examples[0]))
+            page.wait_for_selector("#plot3d .js-plotly-plot", timeout=60_000)
+            page.wait_for_function("document.querySelectorAll('#matches img').length >= 5",
+                                   timeout=60_000)
+            assert "similarity" in page.locator("#results").inner_text()
+            page.get_by_role("tab", name="Layers").click()
+            last = page.locator("#module input[type=number]")
+            n_modules = int(last.get_attribute("max"))
+            last.fill(str(n_modules))
+            last.press("Enter")
+            page.wait_for_function(
+                "(n) => { const t = document.querySelector('#layerplot .gtitle');"
+                " return t && t.textContent.startsWith('module ' + n + ':'); }",
+                arg=n_modules, timeout=30_000)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert pixels.shape == (720, 1280)
+    assert pixels.std() > 10, "the screenshot is blank"
+    if os.environ.get("OGNET_SCREENSHOT_DIR"):
+        Image.open(shot).save(Path(os.environ["OGNET_SCREENSHOT_DIR"]) / "app_layers.png")
