@@ -339,10 +339,14 @@ class Synthesizer:
         return color * (ambient * sky + camera.light_color * lambert)
 
     def _develop(self, image: np.ndarray, camera: CameraSpec, rng) -> np.ndarray:
-        """(2H, 2W, 3) linear image -> (H, W, 3) uint8: box filter, blur, noise."""
+        """(2H, 2W, 3) linear image -> (H, W, 3) uint8: box filter, the camera's exposure,
+        saturation and contrast, blur, noise."""
         H, W = self.hw
         img = image.reshape(H, SUPERSAMPLE, W, SUPERSAMPLE, 3).mean(axis=(1, 3))
         img = img * camera.exposure
+        grey = img.mean(axis=2, keepdims=True)
+        img = grey + camera.saturation * (img - grey)  # the sensor's colour response
+        img = 0.5 + camera.contrast * (img - 0.5)
         sigma = rng.uniform(*camera.blur)
         img = gaussian_filter(img, sigma=(sigma, sigma, 0), mode="nearest")
         img = img * 255.0 + rng.normal(0.0, camera.noise, img.shape)

@@ -48,6 +48,8 @@ class CameraSpec:
         blur: Gaussian blur sigma range (output pixels).
         noise: sensor noise standard deviation (0-255 scale).
         seed: integer that keys the camera's value noise.
+        saturation: colour saturation of the sensor (1: as lit; below: washed out).
+        contrast: contrast about mid-grey (1: as lit).
     """
 
     cam: int
@@ -70,6 +72,8 @@ class CameraSpec:
     blur: tuple[float, float]
     noise: float
     seed: int
+    saturation: float = 1.0
+    contrast: float = 1.0
 
 
 _WALL_PALETTE = np.array([
@@ -98,7 +102,7 @@ def sample_camera(rng: np.random.Generator, cam: int) -> CameraSpec:
     far = near + float(rng.uniform(2.0, 5.0))
     lateral = float(rng.uniform(1.0, 2.5))
     walk_axis = float(rng.uniform(0, np.pi))
-    wall_distance = far + float(rng.uniform(1.5, 6.0))
+    wall_distance = far + float(rng.uniform(0.8, 3.5))
     wall_yaw = float(rng.uniform(-0.5, 0.5))
     wall_style = WALL_STYLES[(cam - 1 + int(rng.integers(0, 2))) % len(WALL_STYLES)]
     ground_style = GROUND_STYLES[int(rng.integers(0, len(GROUND_STYLES)))]
@@ -123,10 +127,12 @@ def sample_camera(rng: np.random.Generator, cam: int) -> CameraSpec:
     blur = (blur_lo, blur_lo + float(rng.uniform(0.2, 0.5)))
     noise = float(rng.uniform(1.0, 4.0))
     seed = int(rng.integers(0, 2**31 - 1))
+    saturation = float(rng.uniform(0.65, 1.1))
+    contrast = float(rng.uniform(0.8, 1.1))
     return CameraSpec(cam, height, (near, far), lateral, walk_axis, wall_distance, wall_yaw,
                       wall_style, ground_style, wall_colors, ground_colors, texture_scale,
                       light_dir, light_color, ambient, ambient_color, exposure, blur, noise,
-                      seed)
+                      seed, saturation, contrast)
 
 
 # --------------------------------------------------------------------------- value noise
