@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import platform
 import sys
@@ -122,8 +123,10 @@ def bench_convert(count: int, workers: int) -> None:
         main(["prepare", "--src", str(src), "--dst", str(Path(tmp) / "out"),
               "--workers", str(workers)])
         wall = time.perf_counter() - t
-    print(f"\nprepare, {count} images, {workers} workers: {wall:.1f} s wall including start-up, "
-          f"{count / wall:.1f} images/s")
+        report = json.loads((Path(tmp) / "out" / "prepare_report.json").read_text())
+    print(f"\nprepare, {count} images, {workers} workers: {wall:.1f} s wall, "
+          f"{count / wall:.1f} images/s including {report['startup_seconds']:.1f} s of "
+          f"start-up; {report['images_per_second_after_startup']:.1f} images/s after it")
 
 
 def main() -> None:

@@ -101,19 +101,25 @@ def run(args) -> int:
     counts = {"pose": 0, "fallback": 0, "failed": 0}
     problems = []
     t0 = time.time()
+    first = None  # seconds until the first image was done (the workers' start-up)
     with tqdm(total=len(todo), unit="img", desc="lifting") as bar:
         for image, method, error in _results(todo, args.workers, args.body_model_dir):
+            first = time.time() - t0 if first is None else first
             counts[method] += 1
             if method != "pose":
                 problems.append({"image": image, "method": method, "error": error})
             bar.update()
     elapsed = time.time() - t0
     rate = len(todo) / elapsed if elapsed > 0 else 0.0
+    steady = (len(todo) - 1) / (elapsed - first) if len(todo) > 1 and elapsed > first else rate
     report = {"images": len(jobs), "lifted": len(todo), "seconds": round(elapsed, 1),
-              "images_per_second": round(rate, 2), **counts, "problems": problems}
+              "images_per_second": round(rate, 2), "startup_seconds": round(first or 0.0, 1),
+              "images_per_second_after_startup": round(steady, 2), **counts,
+              "problems": problems}
     dst.mkdir(parents=True, exist_ok=True)
     (dst / "prepare_report.json").write_text(json.dumps(report, indent=2))
-    print(f"lifted {len(todo)} images in {elapsed:.0f} s ({rate:.1f} images/s): "
+    print(f"lifted {len(todo)} images in {elapsed:.0f} s ({rate:.1f} images/s; "
+          f"{steady:.1f} images/s after {first or 0.0:.0f} s of start-up): "
           f"{counts['pose']} pose, {counts['fallback']} fallback, {counts['failed']} failed")
     for p in problems[:10]:
         print(f"  {p['method']}: {p['image']} {p['error']}")
