@@ -267,3 +267,23 @@ def test_body_poser_matches_smplx():
                    betas=torch.zeros(1, body.num_betas))
     np.testing.assert_allclose(verts, out.vertices[0].numpy(), atol=1e-5)
     np.testing.assert_allclose(joints, out.joints[0, :24].numpy(), atol=1e-5)
+
+
+def test_fallback_fits_mask_box_and_implausible_fits_are_caught(rendered):
+    from dataclasses import replace
+
+    from ognet.lift import get_lifter
+    from ognet.lift.lifter import _plausible
+    from ognet.lift.surface import raycast_depth
+
+    lifter = get_lifter()
+    mask = np.zeros(CROP_SIZE, np.float32)
+    mask[20:120, 16:48] = 1.0
+    fit = lifter._fallback(mask)
+    depth, _, _ = raycast_depth(fit, lifter.faces, CROP_SIZE)
+    rows = np.flatnonzero(np.isfinite(depth).any(1))
+    assert abs(rows[0] - 20) <= 1 and abs(rows[-1] - 119) <= 1
+    assert _plausible(fit, CROP_SIZE)
+    assert not _plausible(replace(fit, scale=1.0), CROP_SIZE)          # 1.7 pixels tall
+    assert not _plausible(replace(fit, scale=float("nan")), CROP_SIZE)
+    assert not _plausible(replace(fit, offset=fit.offset + 500), CROP_SIZE)

@@ -77,20 +77,28 @@ class Lifter:
         timings["pose"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        fit, method, message = None, "fallback", ""
         if pose is not None:
             fit = fit_body(self.poser, pose)
             method, message = "pose", "MediaPipe found the pose; body fitted to its landmarks."
-        else:
-            fit = fallback_fit(self.poser, mask, CROP_SIZE)
+            if not _plausible(fit, CROP_SIZE):
+                fit, message = None, ("MediaPipe's pose put the body off the crop or at an "
+                                      "implausible size: ")
+        if fit is None:
+            fit = self._fallback(mask)
             method = "fallback"
-            message = ("No pose found (a back view, a cut-off head or heavy occlusion?): an "
-                       "upright walking body was fitted to the "
-                       + ("person mask." if mask is not None and (mask > 0.5).mean() > 0.05
-                          else "crop box."))
+            message = (message or "No pose found (a back view, a cut-off head or heavy "
+                       "occlusion?): ") + "an upright walking body was fitted to the " + (
+                "person mask." if _usable_mask(mask) else "crop box.")
         timings["fit"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         depth, zbuffer, verts_px = raycast_depth(fit, self.faces, CROP_SIZE)
+        if method == "pose" and np.isfinite(depth).sum() < MIN_BODY_PIXELS:
+            fit, method = self._fallback(mask), "fallback"
+            message = ("MediaPipe's pose covered almost no pixel: an upright walking body was "
+                       "fitted to the " + ("person mask." if _usable_mask(mask) else "crop box."))
+            depth, zbuffer, verts_px = raycast_depth(fit, self.faces, CROP_SIZE)
         timings["raycast"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -108,6 +116,32 @@ class Lifter:
             landmarks_2d=None if pose is None else pose.image,
             landmarks_3d=None if pose is None else pose.world,
             method=method, message=message, timings=timings)
+
+
+    def _fallback(self, mask: np.ndarray | None) -> BodyFit:
+        return fallback_fit(self.poser, mask if _usable_mask(mask) else None, CROP_SIZE)
+
+
+#: A pose fit whose body covers fewer pixels than this is replaced by the fallback.
+MIN_BODY_PIXELS = 100
+
+
+def _usable_mask(mask: np.ndarray | None) -> bool:
+    """A person mask covering more than 5% of the crop (the fallback fits its box)."""
+    return mask is not None and (mask > 0.5).mean() > 0.05
+
+
+def _plausible(fit: BodyFit, hw: tuple[int, int]) -> bool:
+    """Is the fitted body finite, a quarter to four crop heights tall, and centred within the
+    crop (with one crop of margin)?"""
+    if not (np.isfinite(fit.vertices).all() and np.isfinite(fit.offset).all()
+            and np.isfinite(fit.scale)):
+        return False
+    h, w = hw
+    tall = fit.scale * np.ptp(fit.vertices[:, 1])
+    u = fit.scale * fit.vertices[:, 0].mean() + fit.offset[0]
+    v = -fit.scale * fit.vertices[:, 1].mean() + fit.offset[1]
+    return 0.25 * h < tall < 4 * h and -w < u < 2 * w and -h < v < 2 * h
 
 
 def _centre(fit: BodyFit, body_depths: np.ndarray) -> np.ndarray:
