@@ -177,6 +177,13 @@ class Synthesizer:
     def render(self, pid: int, cam: int, index: int = 0) -> np.ndarray:
         """The ``index``-th crop of identity ``pid`` seen by camera ``cam``.
 
+        Args:
+            pid: identity, 1-based (the ``PPPP`` of a file name).
+            cam: camera, 1-based (the ``C`` of ``cC``: 1..6); note ``ognet.data``'s
+                ``camid`` is 0-based. Other numbers give extra cameras the dataset never uses.
+            index: take number; the dataset uses ``0 .. images_per_camera - 1``, so a larger
+                index (e.g. 100) is a fresh view of a gallery identity for example queries.
+
         Returns:
             (H, W, 3) uint8 RGB (128x64 by default).
         """
