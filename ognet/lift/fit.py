@@ -9,6 +9,11 @@
    says little about build, and the camera scale absorbs the height.
 4. An orthographic camera ``u = s x + t_u, v = -s y + t_v`` (pixels) by least squares between
    the posed joints and the visible 2D landmarks.
+5. Steps 1-2 again on hybrid targets: x, y from the 2D landmarks (in metres through the
+   camera of step 4), z from the world landmarks; then the camera again. Measured against
+   one pass: silhouette IoU on five rendered bodies 0.763 -> 0.774 at the same median depth
+   error (4.5 cm); IoU with MediaPipe's person mask on real queries 1, 2, 4: 0.37 -> 0.42,
+   0.70 -> 0.69, 0.50 -> 0.56. It costs one forward-kinematics pass (no extra skinning).
 
 Everything is closed-form: no iterative optimisation, so a fit takes a few milliseconds and
 is deterministic.
@@ -145,12 +150,10 @@ class BodyPoser:
         self.parents = body.parents.cpu().numpy().astype(np.int64)
         self.faces = np.asarray(body.faces, dtype=np.int64)
 
-    def __call__(self, global_orient: np.ndarray, body_pose: np.ndarray):
-        """(3,) + (69,) axis-angle -> (V, 3) vertices and (24, 3) joints, metres."""
+    def _chain(self, global_orient: np.ndarray, body_pose: np.ndarray):
+        """Rotations (24, 3, 3) and world transforms (24, 4, 4) of the kinematic chain."""
         full = np.concatenate([np.ravel(global_orient), np.ravel(body_pose)]).reshape(24, 3)
         rots = Rotation.from_rotvec(full.astype(np.float64)).as_matrix().astype(np.float32)
-        pose_feature = (rots[1:] - np.eye(3, dtype=np.float32)).reshape(-1)
-        v_posed = self.template + (pose_feature @ self.posedirs).reshape(-1, 3)
         rest = self.rest_joints
         world = np.zeros((24, 4, 4), dtype=np.float32)
         for j in range(24):
@@ -159,6 +162,18 @@ class BodyPoser:
             p = self.parents[j]
             local[:3, 3] = rest[j] - (rest[p] if j > 0 else 0.0)
             world[j] = local if j == 0 else world[p] @ local
+        return rots, world
+
+    def joints(self, global_orient: np.ndarray, body_pose: np.ndarray) -> np.ndarray:
+        """(24, 3) posed joints only (forward kinematics, no skinning)."""
+        return self._chain(global_orient, body_pose)[1][:, :3, 3].copy()
+
+    def __call__(self, global_orient: np.ndarray, body_pose: np.ndarray):
+        """(3,) + (69,) axis-angle -> (V, 3) vertices and (24, 3) joints, metres."""
+        rots, world = self._chain(global_orient, body_pose)
+        pose_feature = (rots[1:] - np.eye(3, dtype=np.float32)).reshape(-1)
+        v_posed = self.template + (pose_feature @ self.posedirs).reshape(-1, 3)
+        rest = self.rest_joints
         joints = world[:, :3, 3].copy()
         skin = world.copy()
         skin[:, :3, 3] -= np.einsum("jab,jb->ja", world[:, :3, :3], rest)
@@ -187,6 +202,13 @@ def fit_camera(joints: np.ndarray, pose: PoseEstimate, min_visibility: float = 0
 def fit_body(poser: BodyPoser, pose: PoseEstimate) -> BodyFit:
     """Fit the body of ``poser`` to one MediaPipe pose."""
     global_orient, body_pose = inverse_kinematics(poser.rest_joints, pose.world)
+    scale, _ = fit_camera(poser.joints(global_orient, body_pose), pose)
+    # second pass: x, y of each landmark from the image (sharper than MediaPipe's world
+    # estimate), z from the world landmarks; image pixels -> metres by the first camera
+    hybrid = pose.world.copy()
+    hybrid[:, 0] = pose.image[:, 0] / scale
+    hybrid[:, 1] = -pose.image[:, 1] / scale
+    global_orient, body_pose = inverse_kinematics(poser.rest_joints, hybrid)
     vertices, joints = poser(global_orient, body_pose)
     scale, offset = fit_camera(joints, pose)
     return BodyFit(vertices, joints, global_orient, body_pose, scale, offset)
