@@ -9,11 +9,11 @@
    says little about build, and the camera scale absorbs the height.
 4. An orthographic camera ``u = s x + t_u, v = -s y + t_v`` (pixels) by least squares between
    the posed joints and the visible 2D landmarks.
-5. Steps 1-2 again on hybrid targets: x, y from the 2D landmarks (in metres through the
-   camera of step 4), z from the world landmarks; then the camera again. Measured against
-   one pass: silhouette IoU on five rendered bodies 0.763 -> 0.774 at the same median depth
-   error (4.5 cm); IoU with MediaPipe's person mask on real queries 1, 2, 4: 0.37 -> 0.42,
-   0.70 -> 0.69, 0.50 -> 0.56. It costs one forward-kinematics pass (no extra skinning).
+Tried and left out: a second IK pass on hybrid targets (x, y from the 2D landmarks through
+the camera of step 4, z from the world landmarks). Silhouette IoU on five rendered bodies
+rose 0.763 -> 0.774 and on real queries 1 and 4 by 5 points, but on the test render (yaw
+0.4) the median depth error grew 4.3 -> 5.4 cm and the depth correlation fell 0.46 -> 0.34:
+the image and world landmarks disagree in scale, which tilts the bones in depth.
 
 Everything is closed-form: no iterative optimisation, so a fit takes a few milliseconds and
 is deterministic.
@@ -164,10 +164,6 @@ class BodyPoser:
             world[j] = local if j == 0 else world[p] @ local
         return rots, world
 
-    def joints(self, global_orient: np.ndarray, body_pose: np.ndarray) -> np.ndarray:
-        """(24, 3) posed joints only (forward kinematics, no skinning)."""
-        return self._chain(global_orient, body_pose)[1][:, :3, 3].copy()
-
     def __call__(self, global_orient: np.ndarray, body_pose: np.ndarray):
         """(3,) + (69,) axis-angle -> (V, 3) vertices and (24, 3) joints, metres."""
         rots, world = self._chain(global_orient, body_pose)
@@ -202,13 +198,6 @@ def fit_camera(joints: np.ndarray, pose: PoseEstimate, min_visibility: float = 0
 def fit_body(poser: BodyPoser, pose: PoseEstimate) -> BodyFit:
     """Fit the body of ``poser`` to one MediaPipe pose."""
     global_orient, body_pose = inverse_kinematics(poser.rest_joints, pose.world)
-    scale, _ = fit_camera(poser.joints(global_orient, body_pose), pose)
-    # second pass: x, y of each landmark from the image (sharper than MediaPipe's world
-    # estimate), z from the world landmarks; image pixels -> metres by the first camera
-    hybrid = pose.world.copy()
-    hybrid[:, 0] = pose.image[:, 0] / scale
-    hybrid[:, 1] = -pose.image[:, 1] / scale
-    global_orient, body_pose = inverse_kinematics(poser.rest_joints, hybrid)
     vertices, joints = poser(global_orient, body_pose)
     scale, offset = fit_camera(joints, pose)
     return BodyFit(vertices, joints, global_orient, body_pose, scale, offset)
