@@ -33,8 +33,10 @@ CSS = """
 #status {min-height: 1.5em}
 #status p {margin: 0 !important}
 #matches .grid-container {grid-template-columns: repeat(5, minmax(0, 1fr)) !important;
-  grid-template-rows: minmax(0, 1fr) !important; grid-auto-rows: minmax(0, 1fr) !important;
-  gap: 4px !important}
+  grid-template-rows: none !important; grid-auto-rows: auto !important; gap: 4px !important}
+#matches .thumbnail-item {aspect-ratio: 1 / 2 !important; height: auto !important}
+#matches .caption-label {font-size: 11px !important; padding: 0 3px !important;
+  max-width: 100% !important; opacity: 0.85 !important}
 """
 
 
@@ -101,11 +103,11 @@ def build_app(pipe, args):
         return ("data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
                 if data else "")
 
-    def query(path, progress=None):
+    def query(path, progress=None, name=None):
         """A file path (photo or .ply/.pcd) -> QueryResult; raises LiftError for bad input."""
         if path is None:
             raise LiftError("Drop a pedestrian photo (or a .ply / .pcd cloud) first.")
-        name = Path(path).name
+        name = name or Path(path).name
         try:
             result = pipe.run(path, name=name, progress=progress)
         except ValueError as e:  # LiftError is a ValueError; so are unreadable cloud files
@@ -183,11 +185,13 @@ def build_app(pipe, args):
     # ------------------------------------------------------------------ callbacks
     def run(path, cloud_path, show_bg, show_mesh, camera, size, module, view, centre, index,
             progress=None):
-        path = cloud_path or path
+        # The query events run with preprocess=False: the upload arrives as a file payload and
+        # our own reader (not the component's) reports a bad file as a readable warning.
+        path, name = upload_path(cloud_path) if cloud_path else upload_path(path)
         if path is None:  # a cleared input
             return (gr.skip(),) * 8 + ("",)
         try:
-            result = query(path, progress)
+            result = query(path, progress, name=name)
         except LiftError as e:
             gr.Warning(str(e))
             return (gr.skip(),) * 8 + (f"⚠️ {e}",)
@@ -294,17 +298,22 @@ def build_app(pipe, args):
                                    file_types=list(CLOUD_SUFFIXES), type="filepath", height=60)
                 run_btn = gr.Button("Search", variant="primary", size="sm")
                 status = gr.Markdown("", elem_id="status")
+                if examples:
+                    gr.Examples(examples=examples, inputs=[image_in], label="Example queries",
+                                examples_per_page=6)
             with gr.Column(scale=6, min_width=480):
                 with gr.Tabs(selected="cloud") as tabs:
                     with gr.Tab("3D", id="cloud"):
                         plot3d = gr.Plot(label="Colored point cloud", elem_id="plot3d")
-                        with gr.Row():
-                            show_bg = gr.Checkbox(value=True, label="background points",
-                                                  min_width=80)
-                            show_mesh = gr.Checkbox(value=False, label="fitted body mesh",
-                                                    min_width=80)
-                            camera = gr.Radio(list(viz.CAMERAS), value="three-quarter",
-                                              label="camera", min_width=300, scale=3)
+                        with gr.Row(equal_height=True):
+                            with gr.Column(min_width=150, scale=2):
+                                show_bg = gr.Checkbox(value=True, label="background points",
+                                                      container=False)
+                                show_mesh = gr.Checkbox(value=False, label="fitted body mesh",
+                                                        container=False)
+                            camera = gr.Radio([(k if k != "three-quarter" else "3/4", k)
+                                               for k in viz.CAMERAS], value="three-quarter",
+                                              label="camera", min_width=260, scale=3)
                             size = gr.Slider(0.5, 6, value=2, step=0.5, label="point size",
                                              min_width=120, scale=1)
                     with gr.Tab("Lifting", id="lifting"):
@@ -341,12 +350,9 @@ def build_app(pipe, args):
                         o3d_md = gr.Markdown(no_display or "Opens a desktop window.")
             with gr.Column(scale=4, min_width=340):
                 matches = gr.Gallery(label="Top-5 matches (click one for 3D)", columns=5,
-                                     rows=1, height=190, object_fit="contain",
+                                     rows=1, height=215, object_fit="contain",
                                      allow_preview=False, elem_id="matches")
                 results_md = gr.Markdown(elem_id="results")
-        if examples:
-            gr.Examples(examples=examples, inputs=[image_in], label="Example queries",
-                        examples_per_page=12)
 
         controls = [show_bg, show_mesh, camera, size]
         layer_controls = [module, view, centre, index]
@@ -354,12 +360,12 @@ def build_app(pipe, args):
                 status]
         rest = [*controls, *layer_controls]
         run_btn.click(run_button, inputs=[image_in, cloud_in, *rest], outputs=outs,
-                      api_visibility="private")
+                      api_visibility="private", preprocess=False)
         # A new photo (upload, paste, webcam, example click) runs at once; so does a cloud file.
         image_in.change(run_image, inputs=[image_in, *rest], outputs=outs,
-                        api_visibility="private")
+                        api_visibility="private", preprocess=False)
         cloud_in.upload(run_cloud, inputs=[cloud_in, *rest], outputs=outs,
-                        api_visibility="private")
+                        api_visibility="private", preprocess=False)
         for c in controls:
             c.change(cloud_fig, inputs=[state, *controls], outputs=[plot3d],
                      api_visibility="private", show_progress="hidden")
@@ -396,6 +402,16 @@ def header(info: dict) -> str:
             f"{info['input_points']} points in) · device **{info['device']}** · gallery "
             f"**{info['gallery_size']}** images ({info['gallery_identities']} identities) · "
             f"body model: {info['body_model']}")
+
+
+def upload_path(value) -> tuple[str | None, str | None]:
+    """A component's raw file payload (or a path) -> (path on disk, the user's file name)."""
+    if value is None:
+        return None, None
+    if isinstance(value, dict):
+        path = value.get("path")
+        return path, value.get("orig_name") or (Path(path).name if path else None)
+    return str(value), Path(str(value)).name
 
 
 def match_cloud(pipe, m) -> np.ndarray:

@@ -32,8 +32,9 @@ def _xyz(points: np.ndarray) -> dict:
 def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int = 430):
     fig.update_layout(
         height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
-        title=dict(text=title, x=0.02, font=dict(size=13)) if title else None,
-        showlegend=True, legend=dict(x=0.0, y=0.0, bgcolor="rgba(255,255,255,0.6)"),
+        title=dict(text=title, x=0.02, font=dict(size=13, color="#8a8a8a")) if title else None,
+        showlegend=True, legend=dict(x=0.0, y=0.0, bgcolor="rgba(0,0,0,0)",
+                                     font=dict(color="#8a8a8a")),
         scene=dict(aspectmode="data", camera=CAMERAS[camera],
                    xaxis=dict(visible=False), yaxis=dict(visible=False),
                    zaxis=dict(visible=False)),
