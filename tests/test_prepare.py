@@ -82,3 +82,10 @@ def test_prepare_interrupted_and_resumed(market, tmp_path, capsys):
 def test_prepare_missing_splits(tmp_path):
     with pytest.raises(SystemExit, match="bounding_box_train"):
         main(["prepare", "--src", str(tmp_path), "--dst", str(tmp_path / "out")])
+
+
+def test_prepare_bad_body_model_dir(market, tmp_path, capsys):
+    code = main(["prepare", "--src", str(market), "--dst", str(tmp_path / "out"),
+                 "--body-model-dir", str(tmp_path / "no-smpl-here")])
+    assert code == 2 and "no such folder" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()

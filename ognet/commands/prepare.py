@@ -92,8 +92,15 @@ def _results(todo, workers: int, body_model_dir):
 def run(args) -> int:
     from tqdm import tqdm
 
+    from ognet.body import BodyModelError, load_body_model
+
     src, dst = Path(args.src), Path(args.dst)
     jobs = list_jobs(src, dst)
+    try:  # fail here, with the reason, rather than in every worker's start-up
+        load_body_model(args.body_model_dir)
+    except BodyModelError as exc:
+        print(f"error: {exc}")
+        return 2
     todo = [job for job in jobs if not job[1].exists()]
     if args.limit:
         todo = todo[: args.limit]
