@@ -178,6 +178,25 @@ def test_bad_files_give_clean_errors_and_the_app_goes_on(client, examples, tmp_p
     check_top5(client.predict(handle_file(str(examples[-1])), api_name="/search"))
 
 
+def test_concurrent_clients_get_their_own_answers(server, examples):
+    """Four clients at once (different images) get the answers they get one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    images = [examples[i % len(examples)] for i in range(4)]
+    clients = [Client(server, verbose=False) for _ in images]
+    alone = [c.predict(handle_file(str(p)), api_name="/search") for c, p in zip(clients, images,
+                                                                              strict=True)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda cp: cp[0].predict(handle_file(str(cp[1])),
+                                                           api_name="/search"),
+                                 zip(clients, images, strict=True)))
+    key = [[(r["pid"], r["camid"], round(r["similarity"], 3)) for r in res] for res in alone]
+    assert [[(r["pid"], r["camid"], round(r["similarity"], 3)) for r in res]
+            for res in together] == key
+
+
 def test_missing_checkpoint_is_a_one_line_error(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "app.py"), "--checkpoint",
                            str(tmp_path / "nope.safetensors"), "--port", str(free_port())],

@@ -11,10 +11,10 @@ import plotly.graph_objects as go
 
 #: Camera presets for the 3D views (frame: x right, y up, z towards the camera).
 CAMERAS = {
-    "front": dict(eye=dict(x=0.0, y=0.1, z=2.0), up=dict(x=0, y=1, z=0)),
-    "side": dict(eye=dict(x=2.0, y=0.1, z=0.0), up=dict(x=0, y=1, z=0)),
-    "top": dict(eye=dict(x=0.0, y=2.2, z=0.05), up=dict(x=0, y=0, z=-1)),
-    "three-quarter": dict(eye=dict(x=1.4, y=0.4, z=1.4), up=dict(x=0, y=1, z=0)),
+    "front": dict(eye=dict(x=0.0, y=0.1, z=2.3), up=dict(x=0, y=1, z=0)),
+    "side": dict(eye=dict(x=2.3, y=0.1, z=0.0), up=dict(x=0, y=1, z=0)),
+    "top": dict(eye=dict(x=0.0, y=2.5, z=0.05), up=dict(x=0, y=0, z=-1)),
+    "three-quarter": dict(eye=dict(x=1.6, y=0.45, z=1.6), up=dict(x=0, y=1, z=0)),
 }
 GROUP_COLOURS = {8: "#e6194b", 16: "#3cb44b", 32: "#4363d8"}
 
