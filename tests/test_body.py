@@ -65,9 +65,36 @@ def test_betas_change_the_shape(body):
     assert max(heights) - min(heights) > 0.05
 
 
-def test_every_part_has_vertices(body):
-    counts = np.bincount(vertex_parts(body), minlength=len(PART_NAMES))
+def test_betas_drawn_from_the_prior_give_plausible_adults(body):
+    betas = torch.as_tensor(np.random.default_rng(0).normal(size=(64, 10)), dtype=torch.float32)
+    with torch.no_grad():
+        v = body(betas=betas, body_pose=torch.zeros(64, 69), global_orient=torch.zeros(64, 3),
+                 transl=torch.zeros(64, 3)).vertices
+    heights = (v[..., 1].max(1).values - v[..., 1].min(1).values).numpy()
+    assert 1.4 < heights.min() and heights.max() < 2.2
+    assert 1.65 < np.median(heights) < 1.85
+
+
+def test_every_part_has_vertices_where_it_belongs(body):
+    parts = vertex_parts(body)
+    assert parts.shape == (body.v_template.shape[0],)
+    counts = np.bincount(parts, minlength=len(PART_NAMES))
     assert (counts > 100).all()
+    y = body().vertices[0, :, 1].detach().numpy()
+    height = {name: y[parts == i].mean() for i, name in enumerate(PART_NAMES)}
+    assert height["head"] > height["torso"] > height["upper_legs"] > height["lower_legs"]
+    assert height["lower_legs"] > height["feet"]
+    assert y[parts == PART_NAMES.index("head")].max() == y.max()  # the head is the top
+    lowest = np.argsort(y)[:50]  # the soles
+    assert (parts[lowest] == PART_NAMES.index("feet")).all()
+
+
+def test_missing_free_body_file_is_a_clear_error(tmp_path, monkeypatch):
+    import ognet.body
+
+    monkeypatch.setattr(ognet.body, "free_body_path", lambda: tmp_path / "gone.npz")
+    with pytest.raises(BodyModelError, match="build_body_model.py"):
+        load_body_model.__wrapped__()
 
 
 def test_missing_official_folder_is_a_clear_error(tmp_path):
