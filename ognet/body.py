@@ -45,6 +45,11 @@ PART_JOINTS = {
 PART_NAMES = tuple(PART_JOINTS)
 
 
+#: Arrays the free body file must hold (``smplx.SMPL``'s data_struct plus our vertex ids).
+FREE_BODY_KEYS = frozenset({"v_template", "f", "kintree_table", "J_regressor", "weights",
+                            "shapedirs", "posedirs", "vertex_ids_names", "vertex_ids"})
+
+
 class BodyModelError(RuntimeError):
     """The body model file or folder is missing or not a body model."""
 
@@ -75,6 +80,11 @@ def load_body_model(body_model_dir: str | None = None, gender: str = "neutral",
                                  "scripts/build_body_model.py")
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
+        missing = FREE_BODY_KEYS - set(arrays)
+        if missing:
+            raise BodyModelError(f"{path} is not an ognet body model (missing "
+                                 f"{', '.join(sorted(missing))}): rebuild it with "
+                                 "scripts/build_body_model.py")
         names = [str(n) for n in arrays.pop("vertex_ids_names")]
         vertex_ids = dict(zip(names, arrays.pop("vertex_ids").tolist(), strict=True))
         arrays.pop("source", None)

@@ -100,3 +100,15 @@ def test_missing_free_body_file_is_a_clear_error(tmp_path, monkeypatch):
 def test_missing_official_folder_is_a_clear_error(tmp_path):
     with pytest.raises(BodyModelError, match="no such folder"):
         load_body_model(str(tmp_path / "nope"))
+
+
+def test_folder_without_smpl_files_or_a_foreign_file_is_a_clear_error(tmp_path, monkeypatch):
+    import ognet.body
+
+    with pytest.raises(BodyModelError, match="no SMPL model files"):
+        load_body_model(str(tmp_path))
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, v_template=np.zeros((4, 3)))
+    monkeypatch.setattr(ognet.body, "free_body_path", lambda: foreign)
+    with pytest.raises(BodyModelError, match="not an ognet body model"):
+        load_body_model.__wrapped__()
