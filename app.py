@@ -363,7 +363,7 @@ def build_app(pipe, args):
                       api_visibility="private", preprocess=False)
         # A new photo (upload, paste, webcam, example click) runs at once; so does a cloud file.
         image_in.change(run_image, inputs=[image_in, *rest], outputs=outs,
-                        api_visibility="private", preprocess=False)
+                        api_visibility="private", preprocess=False, trigger_mode="once")
         cloud_in.upload(run_cloud, inputs=[cloud_in, *rest], outputs=outs,
                         api_visibility="private", preprocess=False)
         for c in controls:
