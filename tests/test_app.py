@@ -159,9 +159,37 @@ def test_lift_endpoint(client, examples):
     assert set(out["timings"]) >= {"pose", "fit", "raycast"}
 
 
+def test_search_with_a_point_cloud_file(client, examples, tmp_path):
+    """A .ply query skips lifting and finds the same matches as the photo it came from."""
+    from gradio_client import handle_file
+
+    from ognet.lift import lift_image
+    from ognet.pointcloud import save_ply
+
+    cloud = tmp_path / "query.ply"
+    save_ply(cloud, lift_image(examples[0]).points)
+    from_cloud = client.predict(handle_file(str(cloud)), api_name="/search")
+    check_top5(from_cloud)
+    from_photo = client.predict(handle_file(str(examples[0])), api_name="/search")
+    assert [r["pid"] for r in from_cloud] == [r["pid"] for r in from_photo]
+
+
+def test_open3d_viewer_explains_why_without_a_display(monkeypatch):
+    sys.path.insert(0, str(REPO))
+    import app
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    why = app.open_in_open3d(np.zeros((10, 6), np.float32))
+    assert "no desktop display" in why
+    monkeypatch.setenv("DISPLAY", ":99")
+    assert app.display_available() is None
+
+
 def test_bad_files_give_clean_errors_and_the_app_goes_on(client, examples, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
+    from PIL import Image
 
     text = tmp_path / "notes.jpg"
     text.write_text("this is not an image\n" * 20)
@@ -169,7 +197,10 @@ def test_bad_files_give_clean_errors_and_the_app_goes_on(client, examples, tmp_p
     truncated.write_bytes(examples[0].read_bytes()[:300])
     empty_cloud = tmp_path / "empty.ply"
     empty_cloud.write_text("ply\nformat ascii 1.0\nelement vertex 0\nend_header\n")
-    for bad, words in ((text, "not an image"), (truncated, "cut.jpg"), (empty_cloud, "points")):
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (8, 8), (120, 60, 30)).save(tiny)
+    for bad, words in ((text, "not an image"), (truncated, "cut.jpg"), (empty_cloud, "points"),
+                       (tiny, "too small")):
         with pytest.raises(AppError) as err:
             client.predict(handle_file(str(bad)), api_name="/search")
         message = str(err.value)
