@@ -32,6 +32,9 @@ CSS = """
 #header p {margin: 0 !important; font-size: 0.9em}
 #status {min-height: 1.5em}
 #status p {margin: 0 !important}
+#examples img {height: 72px !important; width: 36px !important; object-fit: cover}
+#examples .gallery-item {min-width: 0 !important}
+#examples .container {width: 36px !important; height: 72px !important}
 #matches .grid-container {grid-template-columns: repeat(5, minmax(0, 1fr)) !important;
   grid-template-rows: none !important; grid-auto-rows: auto !important; gap: 4px !important}
 #matches .thumbnail-item {aspect-ratio: 1 / 2 !important; height: auto !important}
@@ -300,7 +303,7 @@ def build_app(pipe, args):
                 status = gr.Markdown("", elem_id="status")
                 if examples:
                     gr.Examples(examples=examples, inputs=[image_in], label="Example queries",
-                                examples_per_page=6)
+                                examples_per_page=8, elem_id="examples")
             with gr.Column(scale=6, min_width=480):
                 with gr.Tabs(selected="cloud") as tabs:
                     with gr.Tab("3D", id="cloud"):
