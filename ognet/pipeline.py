@@ -111,6 +111,7 @@ class ReIDPipeline:
                                 f"checkpoint makes {self.model.config.embed_dim}-d ones: build "
                                 "the gallery with this checkpoint (python -m ognet index)")
         self.checkpoint = Path(checkpoint)
+        self.z_zero = bool(getattr(self.model, "checkpoint_meta", {}).get("z_zero", False))
         self.body_model_dir = body_model_dir
         self._lifter = None
 
@@ -145,8 +146,15 @@ class ReIDPipeline:
         self.embed(np.random.default_rng(0).random((8192, 6)).astype(np.float32))
 
     def embed(self, cloud: np.ndarray) -> tuple[np.ndarray, ModelTrace]:
-        """(M, 6) cloud -> (the N points the model saw, its trace)."""
+        """(M, 6) cloud -> (the N points the model saw, its trace).
+
+        The points are drawn with ``seed=0``, as in evaluation; a checkpoint trained as the 2D
+        control (``z_zero``) sees them with z = 0.
+        """
         points = sample_points(cloud, self.model.config.num_points, seed=0)
+        if self.z_zero:  # a 2D-control checkpoint was trained (and must be fed) with z = 0
+            points = points.copy()
+            points[:, 2] = 0.0
         with torch.no_grad():
             trace = self.model.trace(torch.from_numpy(points).to(self.device))
         return points, trace
