@@ -273,4 +273,6 @@ def test_browser_upload_3d_results_and_layer_explorer(server, examples, tmp_path
     assert pixels.shape == (720, 1280)
     assert pixels.std() > 10, "the screenshot is blank"
     if os.environ.get("OGNET_SCREENSHOT_DIR"):
-        Image.open(shot).save(Path(os.environ["OGNET_SCREENSHOT_DIR"]) / "app_layers.png")
+        out = Path(os.environ["OGNET_SCREENSHOT_DIR"])
+        out.mkdir(parents=True, exist_ok=True)
+        Image.open(shot).save(out / "app_layers.png")
