@@ -146,7 +146,9 @@ class BodyPoser:
 
         self.template = arr(body.v_template)                          # (V, 3)
         self.rest_joints = arr(body.J_regressor) @ self.template       # (24, 3)
-        self.posedirs = arr(body.posedirs)                             # (207, V * 3)
+        posedirs = arr(body.posedirs)                                  # (207, V * 3)
+        # The free body has no pose correctives (all zeros): skip the 207 x 3V product.
+        self.posedirs = posedirs if np.any(posedirs) else None
         self.weights = arr(body.lbs_weights)                           # (V, 24)
         self.parents = body.parents.cpu().numpy().astype(np.int64)
         self.faces = np.asarray(body.faces, dtype=np.int64)
@@ -168,8 +170,10 @@ class BodyPoser:
     def __call__(self, global_orient: np.ndarray, body_pose: np.ndarray):
         """(3,) + (69,) axis-angle -> (V, 3) vertices and (24, 3) joints, metres."""
         rots, world = self._chain(global_orient, body_pose)
-        pose_feature = (rots[1:] - np.eye(3, dtype=np.float32)).reshape(-1)
-        v_posed = self.template + (pose_feature @ self.posedirs).reshape(-1, 3)
+        v_posed = self.template
+        if self.posedirs is not None:
+            pose_feature = (rots[1:] - np.eye(3, dtype=np.float32)).reshape(-1)
+            v_posed = v_posed + (pose_feature @ self.posedirs).reshape(-1, 3)
         rest = self.rest_joints
         joints = world[:, :3, 3].copy()
         skin = world.copy()

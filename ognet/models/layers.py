@@ -12,6 +12,15 @@ from torch import nn
 from ognet.ops import group
 
 
+def max_over_neighbours(x: torch.Tensor) -> torch.Tensor:
+    """Max over dim 2 of (B, M, k, C). With autograd on, ``max(dim)`` (its backward scatters
+    to the argmax, much cheaper on the CPU than ``amax``'s); without it, ``amax`` (no
+    indices to compute: faster inference)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return max_over_neighbours(x)
+    return x.amax(dim=2)
+
+
 def batch_norm_last(norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
     """BatchNorm over the last dim of (..., C): statistics over every other position."""
     return norm(x.reshape(-1, x.shape[-1])).view_as(x)
@@ -44,8 +53,7 @@ class EdgeConv(nn.Module):
         w_neighbour, w_centre = self.linear.weight.split(self.in_channels, dim=1)
         per_neighbour = h @ w_neighbour.t()  # (B, N, C_out)
         per_centre = F.linear(h, w_centre - w_neighbour, self.linear.bias)
-        # max(dim) rather than amax: its backward scatters to the argmax, much cheaper on CPU.
-        out = group(per_neighbour, neighbours).max(dim=2).values + per_centre
+        out = max_over_neighbours(group(per_neighbour, neighbours)) + per_centre
         return F.leaky_relu(batch_norm_last(self.norm, out), 0.2)
 
 
@@ -102,4 +110,4 @@ class GroupBranch(nn.Module):
         x = group(per_point, members) - (centre_xyz @ w_xyz.t()).unsqueeze(2)  # (B, M, r, hid)
         x = self.se(batch_norm_last(self.norm1, x))
         x = F.relu(batch_norm_last(self.norm2, self.linear2(x)))
-        return x.max(dim=2).values
+        return max_over_neighbours(x)
