@@ -17,7 +17,7 @@ def max_over_neighbours(x: torch.Tensor) -> torch.Tensor:
     to the argmax, much cheaper on the CPU than ``amax``'s); without it, ``amax`` (no
     indices to compute: faster inference)."""
     if torch.is_grad_enabled() and x.requires_grad:
-        return max_over_neighbours(x)
+        return x.max(dim=2).values
     return x.amax(dim=2)
 
 
