@@ -140,9 +140,9 @@ class ReIDPipeline:
 
     def warm_up(self) -> None:
         """Run one synthetic query so the first user request is as fast as the others."""
-        dummy = np.zeros((128, 64, 3), dtype=np.uint8)
-        dummy[20:120, 22:42] = 180
-        self.lifter(dummy)
+        grey_figure = np.zeros((128, 64, 3), dtype=np.uint8)
+        grey_figure[20:120, 22:42] = 180
+        self.lifter(grey_figure)
         self.embed(np.random.default_rng(0).random((8192, 6)).astype(np.float32))
 
     def embed(self, cloud: np.ndarray) -> tuple[np.ndarray, ModelTrace]:
