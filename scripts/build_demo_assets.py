@@ -113,6 +113,9 @@ def portable_gallery(images: Path) -> None:
     gallery.image_paths = [str(Path(p).relative_to(images)) if p else "" for p in
                            gallery.image_paths]
     gallery.cloud_paths = [""] * len(gallery)
+    for key in ("checkpoint", "data"):  # provenance relative to the repository
+        if gallery.meta.get(key):
+            gallery.meta[key] = os.path.relpath(gallery.meta[key], REPO)
     gallery.save(DEFAULT_GALLERY)
 
 
