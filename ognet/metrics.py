@@ -3,14 +3,26 @@
 For each query the gallery is ranked by distance (ties broken by gallery order: a stable
 sort). Gallery items with the query's pid *and* camera are removed (the same shot of the
 person), and so are junk items (pid ``-1``). Queries left without any true match are skipped.
-CMC is the fraction of queries whose first true match is within the top ``k``; AP is the mean
-of the precisions at the ranks of the true matches (torchreid's definition; the official
-MATLAB code averages each precision with the previous one, ``ap_mode="trapezoid"``).
+CMC is the fraction of queries whose first true match is within the top ``k``.
+
+AP, two definitions (every reported figure says which):
+
+- ``trapezoid`` (default): Market-1501's evaluation code (the official MATLAB code and the
+  authors' ``evaluate_gpu.py``): over the true matches at 1-based ranks ``r_1 < r_2 < ...``
+  of the ``n`` true matches, ``AP = (1/n) * sum_i (p_i + p_{i-1}') / 2`` with the precision at
+  the i-th hit ``p_i = i / r_i`` and the precision just before it
+  ``p_{i-1}' = (i - 1) / (r_i - 1)`` (1 when ``r_i = 1``): the area under the
+  precision-recall curve by the trapezoid rule.
+- ``step``: ``AP = (1/n) * sum_i p_i``, the mean precision at the hits (torchreid's and
+  scikit-learn's ``average_precision_score``); never lower than ``trapezoid``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+#: AP definitions of :func:`rank_metrics`, the default first.
+AP_MODES = ("trapezoid", "step")
 
 
 def cosine_distance(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
@@ -22,7 +34,7 @@ def cosine_distance(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
 
 def rank_metrics(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
                  q_camids: np.ndarray, g_camids: np.ndarray, max_rank: int = 50,
-                 ap_mode: str = "standard", chunk_size: int = 256) -> tuple[np.ndarray, float]:
+                 ap_mode: str = "trapezoid", chunk_size: int = 256) -> tuple[np.ndarray, float]:
     """CMC curve and mAP of a (Q, G) distance matrix under the Market-1501 protocol.
 
     Args:
@@ -30,7 +42,8 @@ def rank_metrics(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
         q_pids, q_camids: (Q,) identities and cameras of the queries.
         g_pids, g_camids: (G,) identities and cameras of the gallery (pid -1: junk).
         max_rank: length of the returned CMC (capped at G).
-        ap_mode: ``standard`` (mean precision at the hits) or ``trapezoid`` (official MATLAB).
+        ap_mode: ``trapezoid`` (Market-1501's code, default) or ``step`` (mean precision at
+            the hits).
         chunk_size: queries processed at once (bounds memory to ``chunk_size * G``).
 
     Returns:
@@ -50,8 +63,8 @@ def rank_metrics(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
     if g_pids.shape != (num_g,) or g_camids.shape != (num_g,):
         raise ValueError(f"distmat has {num_g} gallery items, g_pids/g_camids {g_pids.shape}/"
                          f"{g_camids.shape}")
-    if ap_mode not in ("standard", "trapezoid"):
-        raise ValueError(f"ap_mode must be 'standard' or 'trapezoid', got {ap_mode!r}")
+    if ap_mode not in AP_MODES:
+        raise ValueError(f"ap_mode must be 'trapezoid' or 'step', got {ap_mode!r}")
     max_rank = min(max_rank, num_g)
     cmc_sum = np.zeros(max_rank, dtype=np.float64)
     ap_sum = 0.0

@@ -21,16 +21,41 @@ MODEL_POINTS = 4096
 CLOUD_SUFFIX = ".npz"
 
 
-def sample_points(points: np.ndarray, num_points: int = MODEL_POINTS, seed: int | None = 0,
-                  rng: np.random.Generator | None = None) -> np.ndarray:
-    """Uniformly sample ``num_points`` rows of ``points`` (N, C) without replacement.
+#: Ways :func:`sample_points` can choose rows.
+SAMPLING_MODES = ("stride", "random", "train")
 
-    As in the paper, 4096 of the 8192 lifted points are drawn uniformly. ``seed`` makes the
-    choice reproducible (the app and evaluation use ``seed=0``); pass ``rng`` for training.
-    When N < num_points rows are drawn with replacement. Returns (num_points, C).
+
+def _strided(n: int, m: int, phase: int = 0) -> np.ndarray:
+    """(m,) evenly strided row indices ``phase + floor(i * n / m)`` of n rows (phase < n/m)."""
+    return np.arange(m, dtype=np.int64) * n // m + phase
+
+
+def sample_points(points: np.ndarray, num_points: int = MODEL_POINTS, mode: str = "stride",
+                  seed: int | None = 0, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Choose ``num_points`` rows of ``points`` (N, C), kept in their original order.
+
+    The lifted cloud has one point per pixel of the crop in row-major order, so a stride
+    thins the image evenly. Modes (as the authors' data loader, ``market3d.py``):
+
+    - ``stride`` (default; evaluation, indexing and the app): rows ``floor(i * N / M)``,
+      deterministic; 8192 -> 4096 keeps every other pixel.
+    - ``random``: M rows drawn uniformly without replacement (``seed`` or ``rng``).
+    - ``train``: with probability 1/2 ``random``, otherwise ``stride`` with a random phase
+      in ``[0, N // M)`` (the authors always start at row 0; a random phase lets the strided
+      half of training see every pixel and not only the ones evaluation sees).
+
+    When N < M rows repeat (random: drawn with replacement). Returns (num_points, C).
     """
+    if mode not in SAMPLING_MODES:
+        raise ValueError(f"mode must be one of {SAMPLING_MODES}, got {mode!r}")
     n = len(points)
+    if n == 0:
+        raise ValueError("cannot sample points from an empty cloud")
+    if mode == "stride":
+        return points[_strided(n, num_points)]
     rng = rng if rng is not None else np.random.default_rng(seed)
+    if mode == "train" and rng.random() >= 0.5:
+        return points[_strided(n, num_points, int(rng.integers(max(1, n // num_points))))]
     idx = rng.choice(n, size=num_points, replace=n < num_points)
     return points[np.sort(idx)]
 

@@ -10,12 +10,14 @@ from PIL import Image
 
 from ognet.data import (
     AugmentConfig,
+    ClassBalancedSampler,
     DatasetLayoutError,
     PointCloudDataset,
     RandomIdentitySampler,
     ReIDItem,
     augment,
     detect_format,
+    hold_out_identities,
     jitter,
     load_dataset,
     mirror_x,
@@ -23,7 +25,7 @@ from ognet.data import (
     random_scale,
     z_zero,
 )
-from ognet.pointcloud import save_cloud
+from ognet.pointcloud import sample_points, save_cloud
 
 
 def touch_image(path):
@@ -170,7 +172,34 @@ def test_augmentations_keep_shape_colors_and_identity():
     out = augment(pts, AugmentConfig(), rng)
     assert out.shape == pts.shape and out.dtype == np.float32
     np.testing.assert_array_equal(out[:, 3:], pts[:, 3:])          # colors untouched
-    assert np.abs(np.abs(out[:, 1]) / np.abs(pts[:, 1]).clip(1e-3) - 1).mean() < 0.2
+
+
+def test_augmentation_ranges_are_the_authors():
+    """Each axis scaled on its own by U(0.75, 1.33); jitter N(0, 0.01^2) clipped at 0.01;
+    x mirrored half of the time."""
+    pts = cloud(2048)
+    pts[:, :3] = np.abs(pts[:, :3]) + 0.5               # positive and away from 0
+    rng = np.random.default_rng(1)
+    cfg = AugmentConfig()
+    assert cfg.scale == (0.75, 1.33) and cfg.jitter_sigma == 0.01 and cfg.jitter_clip == 0.01
+    factors, flips = [], 0
+    for _ in range(400):
+        out = augment(pts, cfg, rng)
+        flips += out[0, 0] < 0
+        ratio = np.abs(out[:, :3]) / pts[:, :3]          # scale * (1 + noise / x)
+        f = np.median(ratio, axis=0)
+        factors.append(f)
+        # noise = out - s * x within the clip: |out| / x stays within s +- 0.01 / x
+        np.testing.assert_array_less(np.abs(np.abs(out[:, :3]) - f * pts[:, :3]),
+                                     0.01 * 1.01 + 0.02 * pts[:, :3])
+    factors = np.array(factors)
+    assert factors.min() >= 0.75 - 0.01 and factors.max() <= 1.33 + 0.01
+    assert factors.min() < 0.78 and factors.max() > 1.30            # the whole range is used
+    assert abs(np.corrcoef(factors[:, 0], factors[:, 1])[0, 1]) < 0.2  # axes independent
+    assert 150 < flips < 250
+    noise = jitter(np.zeros((100_000, 6), np.float32), 0.01, 0.01, rng)[:, :3]
+    assert np.abs(noise).max() <= 0.01 + 1e-7
+    assert 0.006 < noise.std() < 0.01                   # sigma 0.01, clipped at one sigma
 
 
 def test_pointcloud_dataset_sampling_and_determinism(tmp_path):
@@ -194,6 +223,70 @@ def test_pointcloud_dataset_sampling_and_determinism(tmp_path):
     rows = {tuple(r) for r in full[:, [0, 1, 3, 4, 5]]}
     assert all(tuple(r) in rows for r in a.numpy()[:, [0, 1, 3, 4, 5]])
     np.testing.assert_array_equal(ev.pids, [1, 2, 3])
+
+
+def test_sample_points_modes():
+    pts = np.arange(8192 * 6, dtype=np.float32).reshape(8192, 6)
+    strided = sample_points(pts, 4096)                  # default: stride, as the app uses
+    np.testing.assert_array_equal(strided, pts[::2])
+    np.testing.assert_array_equal(sample_points(pts, 2048, mode="stride"), pts[::4])
+    rows = sample_points(pts, 4096, mode="random", seed=3)[:, 0] // 6
+    assert len(np.unique(rows)) == 4096 and np.all(np.diff(rows) > 0)
+    assert not np.array_equal(rows, np.arange(0, 8192, 2))
+    # train: half random, half strided with a random phase (0 or 1 for 8192 -> 4096)
+    rng = np.random.default_rng(0)
+    kinds = Counter()
+    for _ in range(200):
+        r = sample_points(pts, 4096, mode="train", rng=rng)[:, 0] // 6
+        d = np.unique(np.diff(r))
+        kinds["stride" if d.tolist() == [2] else "random"] += 1
+        if d.tolist() == [2]:
+            kinds[f"phase{int(r[0])}"] += 1
+    assert 70 < kinds["stride"] < 130 and kinds["phase0"] > 20 and kinds["phase1"] > 20
+    small = sample_points(pts[:100], 256)               # fewer rows than asked: rows repeat
+    assert small.shape == (256, 6) and len(np.unique(small[:, 0])) == 100
+    with pytest.raises(ValueError, match="mode"):
+        sample_points(pts, 10, mode="fps")
+
+
+def test_class_balanced_sampler():
+    labels = [0] * 30 + [1] * 3 + [2] * 7
+    iid = ClassBalancedSampler(labels, seed=0)
+    counts = Counter()
+    for epoch in range(50):
+        iid.set_epoch(epoch)
+        order = list(iid)
+        assert len(order) == len(iid) == len(labels)
+        counts.update(labels[i] for i in order)
+    shares = np.array([counts[c] for c in range(3)]) / sum(counts.values())
+    np.testing.assert_allclose(shares, 1 / 3, atol=0.03)   # identities equally likely
+    iid.set_epoch(0)
+    assert list(iid) == list(iid)                          # same epoch, same order
+    per = ClassBalancedSampler(labels, per_class=3, seed=0)
+    order = list(per)
+    assert len(order) == len(per) == 45                    # ceil(40 / 9) = 5 passes of 9
+    for p in range(5):
+        assert Counter(labels[i] for i in order[p * 9:(p + 1) * 9]) == {0: 3, 1: 3, 2: 3}
+    with pytest.raises(ValueError, match="per_class"):
+        ClassBalancedSampler(labels, per_class=-1)
+
+
+def test_hold_out_identities_for_validation(tmp_path):
+    names = [f"{pid:04d}_c{cam}s1_{j:06d}_00.jpg" for pid in range(1, 7) for cam in (1, 2)
+             for j in range(2)] + ["0007_c1s1_000000_00.jpg"]      # pid 7: one camera only
+    root = write_tree(tmp_path, {"bounding_box_train": names,
+                                 "bounding_box_test": ["0101_c1s1_000001_00.jpg"],
+                                 "query": ["0101_c2s1_000001_00.jpg"]})
+    data = load_dataset(root)
+    train, query, gallery = hold_out_identities(data, 2, seed=0)
+    held = {it.pid for it in query}
+    assert len(held) == 2 and 7 not in held and held == {it.pid for it in gallery}
+    assert not held & {it.pid for it in train.train} and train.num_train_pids == 5
+    assert train.train_labels == sorted(train.train_labels) and max(train.train_labels) == 4
+    assert len(query) == 4 and len(gallery) == 4           # one query per identity and camera
+    assert train.query == data.query                      # the test split is untouched
+    with pytest.raises(ValueError, match="two cameras"):
+        hold_out_identities(data, 7)
 
 
 def test_identity_sampler_balances_batches():

@@ -25,17 +25,19 @@ def test_synthetic_dataset_trains_and_evaluates(tmp_path):
     assert ognet_main(["train", "--data", str(clouds), "--out", str(run), *small,
                        "--epochs", "2", "--batch-size", "8", "--warmup-epochs", "1",
                        "--workers", "0", "--eval-every", "2", "--quiet"]) == 0
-    assert ognet_main(["evaluate", "--checkpoint", str(run / "last.safetensors"),
+    assert ognet_main(["evaluate", "--checkpoint", str(run / "final.safetensors"),
                        "--data", str(clouds), "--json", str(tmp_path / "eval.json")]) == 0
     result = json.loads((tmp_path / "eval.json").read_text())
     assert 0.0 <= result["mAP"] <= 100.0 and len(result["cmc"]) > 0  # percentages
-    assert ognet_main(["index", "--checkpoint", str(run / "last.safetensors"),
+    assert result["selection"] == "final" and result["ap_mode"] == "trapezoid"
+    assert ognet_main(["index", "--checkpoint", str(run / "final.safetensors"),
                        "--data", str(clouds), "--out", str(tmp_path / "gallery")]) == 0
 
     gallery = GalleryIndex.load(tmp_path / "gallery")
-    model = load_model(run / "last.safetensors", device="cpu")
+    model = load_model(run / "final.safetensors", device="cpu")
     query = sorted((clouds / "query").glob("*.npz"))[0]
-    points = sample_points(load_cloud(query)["points"], model.config.num_points, seed=0)
+    points = sample_points(load_cloud(query)["points"], model.config.num_points,
+                           mode="stride")
     hits = gallery.search(model.extract(torch.from_numpy(points)[None])[0], k=3)
     assert len(hits.indices) == 3
     assert np.all(np.diff(hits.similarities) <= 1e-6)

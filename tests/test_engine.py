@@ -4,6 +4,7 @@ plus checkpoint round trips and errors."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from ognet.cli import main as cli_main
 from ognet.engine import (
     CheckpointError,
     TrainConfig,
+    check_not_test_selected,
     load_model,
     lr_factor,
     read_checkpoint_meta,
@@ -84,32 +86,48 @@ def test_lr_schedule_warms_up_then_decays():
 
 
 def test_train_checkpoint_resume_index_search(market, tmp_path):
-    # Four epochs straight ...
-    full = train(tiny_config(market, tmp_path / "full"), progress=False)
-    # ... and two, then two more resumed from `last`, give the same weights.
-    train(tiny_config(market, tmp_path / "split"), progress=False, stop_epoch=2)
-    resumed = train(tiny_config(market, tmp_path / "split", epochs=4, resume=True),
+    # Four epochs straight, the last two weight-averaged ...
+    full = train(tiny_config(market, tmp_path / "full", average_last=0.5), progress=False)
+    # ... and three, then one more resumed from `last` (inside the averaging window), give
+    # the same weights and the same average.
+    train(tiny_config(market, tmp_path / "split", average_last=0.5), progress=False,
+          stop_epoch=3)
+    assert not (tmp_path / "split" / "final.safetensors").exists()
+    resumed = train(tiny_config(market, tmp_path / "split", average_last=0.5, resume=True),
                     progress=False)
-    a = load_state_dict(tmp_path / "full" / "last.safetensors")
-    b = load_state_dict(tmp_path / "split" / "last.safetensors")
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    for name in ("last", "final"):
+        a = load_state_dict(tmp_path / "full" / f"{name}.safetensors")
+        b = load_state_dict(tmp_path / "split" / f"{name}.safetensors")
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
     assert resumed["metrics"]["loss"] == pytest.approx(full["metrics"]["loss"], rel=1e-3)
+    assert full["checkpoint"] == str(tmp_path / "full" / "final.safetensors")
 
     hist = [json.loads(line) for line in (tmp_path / "full" / "history.jsonl").open()]
     assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
     assert hist[-1]["loss"] < hist[0]["loss"]
-    assert "mAP" in hist[1] and "rank1" in hist[3]
-    assert (tmp_path / "full" / "train.log").read_text().count("epoch") >= 4
+    # Without held-out identities the test split is monitoring only, and labelled so.
+    assert "test_mAP" in hist[1] and "test_rank1" in hist[3] and "mAP" not in hist[1]
+    assert hist[1]["ap_mode"] == "trapezoid"
+    assert "monitoring only" in (tmp_path / "full" / "train.log").read_text()
+    assert [h.get("averaged_epochs") for h in hist] == [None, None, 1, 2]
 
     meta = read_checkpoint_meta(tmp_path / "full" / "last.safetensors")
     assert meta["epoch"] == 4 and meta["num_classes"] == NUM_IDS
     assert meta["input_points"] == 256 and meta["train_data"] == str(market)
-    assert meta["model"]["channels"] == TINY["channels"] and "mAP" in meta["metrics"]
-    assert (tmp_path / "full" / "best.safetensors").is_file()
+    assert meta["model"]["channels"] == TINY["channels"] and meta["selection"] == "last"
+    final = read_checkpoint_meta(tmp_path / "full" / "final.safetensors")
+    assert final["selection"] == "final" and final["weight_averaged"] is True
+    assert final["averaged_epochs"] == 2 and final["average_from_epoch"] == 3
+    # The average differs from the last epoch's weights, and its batch norm was re-estimated.
+    a = load_state_dict(tmp_path / "full" / "final.safetensors")
+    b = load_state_dict(tmp_path / "full" / "last.safetensors")
+    bn = [k for k in a if k.endswith("running_mean")]
+    assert bn and any(not torch.equal(a[k], b[k]) for k in bn)
+    assert not list((tmp_path / "full").glob("best*"))   # nothing chosen on the test split
 
     # Index the gallery through the CLI, then search it with the query features.
-    ckpt = tmp_path / "full" / "last.safetensors"
+    ckpt = tmp_path / "full" / "final.safetensors"
     assert cli_main(["index", "--checkpoint", str(ckpt), "--data", str(market),
                      "--out", str(tmp_path / "gallery"), "--device", "cpu",
                      "--workers", "0"]) == 0
@@ -131,11 +149,59 @@ def test_train_checkpoint_resume_index_search(market, tmp_path):
     top1 = (res.pids[:, 0] == queries.pids).mean()
     assert top1 >= 0.5, top1
 
-    assert cli_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(market),
-                     "--device", "cpu", "--workers", "0",
-                     "--json", str(tmp_path / "eval.json")]) == 0
-    ev = json.loads((tmp_path / "eval.json").read_text())
+    results = {}
+    for mode, extra in (("trapezoid", []), ("step", ["--ap-mode", "step"]),
+                        ("tta", ["--authors-tta"])):
+        assert cli_main(["evaluate", "--checkpoint", str(ckpt), "--data", str(market),
+                         "--device", "cpu", "--workers", "0", *extra,
+                         "--json", str(tmp_path / f"{mode}.json")]) == 0
+        results[mode] = json.loads((tmp_path / f"{mode}.json").read_text())
+    ev = results["trapezoid"]
     assert 0 <= ev["mAP"] <= 100 and ev["num_query"] == len(queries)
+    assert ev["ap_mode"] == "trapezoid" and ev["scales"] == [1.0] and ev["selection"] == "final"
+    assert results["step"]["ap_mode"] == "step" and results["step"]["mAP"] >= ev["mAP"]
+    assert results["tta"]["scales"] == [1.0, 1.1]
+
+
+def test_authors_test_time_feature_sums_before_normalising():
+    from ognet.engine.evaluation import AUTHORS_TEST_SCALES, embed
+
+    torch.manual_seed(0)
+    model = _tiny_model(num_classes=0).eval()
+    x = torch.rand(3, 256, 6)
+    scaled = x.clone()
+    scaled[..., :3] *= 1.1
+    with torch.no_grad():
+        want = torch.nn.functional.normalize(model.forward_features(x)
+                                             + model.forward_features(scaled), dim=-1)
+        torch.testing.assert_close(embed(model, x, AUTHORS_TEST_SCALES), want)
+        torch.testing.assert_close(embed(model, x), model.extract(x))
+    assert torch.equal(x[..., 3:], scaled[..., 3:])   # colours are not scaled
+
+
+def test_evaluation_never_reads_a_checkpoint_chosen_on_the_test_split(market, tmp_path, capsys):
+    """Training writes no test-selected ``best``; ``evaluate`` refuses the ``best`` that
+    earlier ognet chose by test mAP; model selection uses held-out training identities."""
+    out = tmp_path / "val"
+    result = train(tiny_config(market, out, epochs=3, eval_every=1, val_identities=1,
+                               average_last=0.0), progress=False)
+    assert not list(out.glob("best.*")) and (out / "best_val.safetensors").is_file()
+    hist = [json.loads(line) for line in (out / "history.jsonl").open()]
+    assert all("val_mAP" in h and not any(k.startswith("test") for k in h) for h in hist)
+    best = read_checkpoint_meta(out / "best_val.json")
+    assert best["selection"] == "best_val" and best["num_classes"] == NUM_IDS - 1
+    assert best["metrics"]["val_mAP"] == max(h["val_mAP"] for h in hist)
+    final = read_checkpoint_meta(result["checkpoint"])
+    assert final["selection"] == "final" and final["weight_averaged"] is False
+    # A `best` as ognet wrote it before (chosen by test mAP, no `selection` recorded).
+    legacy = save_checkpoint(tmp_path / "old_run" / "best.safetensors", _tiny_model(NUM_IDS),
+                             epoch=2, metrics={"mAP": 50.0})
+    assert cli_main(["evaluate", "--checkpoint", str(legacy), "--data", str(market),
+                     "--device", "cpu", "--workers", "0"]) == 2
+    assert "chosen by its mAP on the test split" in capsys.readouterr().out
+    with pytest.raises(CheckpointError, match="test split"):
+        check_not_test_selected(legacy)
+    assert check_not_test_selected(out / "best_val.safetensors")["selection"] == "best_val"
 
 
 def test_train_cli_with_config_file_identity_sampler_circle_and_z_zero(market, tmp_path):
@@ -200,13 +266,52 @@ def test_checkpoint_errors_are_clear(tmp_path):
         load_model(path)
 
 
-def test_shipped_configs_parse():
-    from pathlib import Path
+CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
 
-    configs = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
-    assert configs
-    for path in configs:
-        cfg = TrainConfig.from_file(path, epochs=3)
-        assert cfg.epochs == 3 and cfg.batch_size == 36 and cfg.lr == pytest.approx(8e-4)
+
+def test_configs_follow_the_authors_commands():
+    by_name = {p.stem: TrainConfig.from_file(p) for p in CONFIGS}
+    variants = {"ognet", "ognet_circle", "ognet_small", "ognet_small_circle", "ognet_deep_circle"}
+    assert {f"{v}_market" for v in variants} | {"ognet_market_2d"} <= set(by_name)
+    for name, cfg in by_name.items():
+        assert cfg.weight_decay in (5e-4, 1e-3) and cfg.min_lr_ratio == 0.01
+        assert cfg.scale == (0.75, 1.33) and cfg.jitter_clip == 0.01 and cfg.eval_every == 0
+        assert cfg.model in name and ("circle" in name) == (cfg.loss == "ce+circle")
+        if cfg.model == "ognet_deep":
+            assert cfg.k == 9 and cfg.lr in (6e-4, 4e-4)
+        else:
+            assert cfg.k == 20
+    m = by_name
+    assert m["ognet_market"].epochs == 1500 and m["ognet_small_circle_market"].epochs == 1500
+    assert m["ognet_small_market"].epochs == 1000 and m["ognet_deep_circle_market"].epochs == 1000
+    assert m["ognet_market"].lr == 1e-3 and m["ognet_market"].average_last == 0.1
+    assert m["ognet_market"].samples_per_class == 3 and m["ognet_market"].sampler == "balanced"
+    deep = m["ognet_deep_circle_market"]
+    assert deep.batch_size == 30 and deep.average_last == 0.0 and deep.circle_gamma == 64
+    assert m["ognet_market_2d"].z_zero and not m["ognet_market"].z_zero
     with pytest.raises(ValueError, match="unknown TrainConfig fields: learning_rate"):
         TrainConfig.from_dict({"learning_rate": 1.0})
+
+
+@pytest.fixture(scope="module")
+def one_step_market(tmp_path_factory):
+    """Two clouds per training identity: one batch of 8 is one step of every sampler."""
+    return write_market_tree(tmp_path_factory.mktemp("one_step"), per_cam=1)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_each_config_loads_and_trains_one_step(path, one_step_market, tmp_path):
+    """Every shipped config, with its own variant, k, loss, sampler and averaging, on 512-point
+    clouds (the variant's stages scaled by 1/8) for one epoch of one step."""
+    base = TrainConfig.from_file(path)
+    stages = create_model(base.model).config.stage_points
+    cfg = TrainConfig.from_file(
+        path, data=str(one_step_market), out_dir=str(tmp_path / "run"), epochs=1,
+        batch_size=8, num_points=512, warmup_epochs=0, workers=0, device="cpu",
+        model_overrides={"stage_points": [p // 8 for p in stages]})
+    result = train(cfg, progress=False)
+    assert len(result["history"]) == 1 and np.isfinite(result["metrics"]["loss"])
+    meta = read_checkpoint_meta(result["checkpoint"])
+    assert meta["selection"] == "final" and meta["model"]["name"] == base.model
+    assert meta["model"]["k"] == base.k and meta["z_zero"] == base.z_zero
+    assert meta["weight_averaged"] == (base.average_last > 0)

@@ -53,7 +53,7 @@ def test_matches_brute_force_on_random_inputs(seed, trapezoid):
     rng = np.random.default_rng(seed)
     case = random_case(rng, num_q=30, num_g=80, num_ids=8, num_cams=3,
                        quantize=5 if seed % 2 else None)
-    mode = "trapezoid" if trapezoid else "standard"
+    mode = "trapezoid" if trapezoid else "step"
     cmc, mAP = rank_metrics(*case, max_rank=20, ap_mode=mode, chunk_size=7)
     ref_cmc, ref_map = brute_force(*case, max_rank=20, trapezoid=trapezoid)
     np.testing.assert_allclose(cmc, ref_cmc, atol=1e-6)
@@ -66,7 +66,8 @@ def test_same_camera_and_junk_are_ignored():
     dist = np.array([[0.0, 0.1, 0.2, 0.3]])
     g_pids = np.array([1, -1, 2, 1])
     g_cams = np.array([0, 1, 1, 1])
-    cmc, mAP = rank_metrics(dist, np.array([1]), g_pids, np.array([0]), g_cams, max_rank=4)
+    cmc, mAP = rank_metrics(dist, np.array([1]), g_pids, np.array([0]), g_cams, max_rank=4,
+                            ap_mode="step")
     np.testing.assert_allclose(cmc, [0, 1, 1, 1])        # rank 2 among the kept items
     assert mAP == pytest.approx(0.5)
     # From camera 1 instead, item 0 is a valid match (rank 1) and item 3 is ignored.
@@ -88,9 +89,31 @@ def test_queries_without_valid_match_are_skipped():
 def test_ties_are_broken_by_gallery_order():
     dist = np.zeros((1, 3))
     cmc, mAP = rank_metrics(dist, np.array([1]), np.array([2, 1, 1]), np.array([0]),
-                            np.array([1, 1, 1]), max_rank=3)
+                            np.array([1, 1, 1]), max_rank=3, ap_mode="step")
     np.testing.assert_allclose(cmc, [0, 1, 1])
     assert mAP == pytest.approx((1 / 2 + 2 / 3) / 2)
+
+
+@pytest.mark.parametrize(("hit_ranks", "num_gallery", "step", "trapezoid"), [
+    # One true match at rank 1: both definitions give 1.
+    ([1], 4, 1.0, 1.0),
+    # One true match at rank 2: step 1/2; trapezoid (1/2 + 0/1) / 2 = 1/4.
+    ([2], 4, 1 / 2, 1 / 4),
+    # Ranks 2 and 3: step (1/2 + 2/3) / 2; trapezoid ((1/2 + 0)/2 + (2/3 + 1/2)/2) / 2 = 5/12.
+    ([2, 3], 5, (1 / 2 + 2 / 3) / 2, 5 / 12),
+    # Ranks 1 and 4: step (1 + 2/4) / 2 = 3/4; trapezoid ((1 + 1)/2 + (2/4 + 1/3)/2) / 2.
+    ([1, 4], 6, 3 / 4, (1 + (2 / 4 + 1 / 3) / 2) / 2),
+])
+def test_ap_modes_against_hand_computed_values(hit_ranks, num_gallery, step, trapezoid):
+    """AP of one query whose true matches sit at ``hit_ranks`` (1-based), by hand."""
+    dist = np.arange(num_gallery, dtype=np.float64)[None]            # gallery in rank order
+    g_pids = np.array([1 if r + 1 in hit_ranks else 2 for r in range(num_gallery)])
+    args = (dist, np.array([1]), g_pids, np.array([0]), np.ones(num_gallery, dtype=int))
+    assert rank_metrics(*args, ap_mode="step")[1] == pytest.approx(step)
+    assert rank_metrics(*args, ap_mode="trapezoid")[1] == pytest.approx(trapezoid)
+    assert rank_metrics(*args)[1] == pytest.approx(trapezoid)        # the default
+    with pytest.raises(ValueError, match="ap_mode"):
+        rank_metrics(*args, ap_mode="standard")
 
 
 def test_shape_errors_and_summary():

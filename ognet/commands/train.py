@@ -9,18 +9,29 @@ _FLAGS = {
     "--dataset-format": ("dataset_format", str, "auto, market1501, dukemtmc, cuhk03np, msmt17"),
     "--out": ("out_dir", str, "output folder (checkpoints, train.log, history.jsonl)"),
     "--model": ("model", str, "ognet, ognet_small or ognet_deep"),
-    "--epochs": ("epochs", int, "epochs (paper: 150)"),
+    "--epochs": ("epochs", int, "epochs (paper and authors: 1000; 1500 for their OG-Net and "
+                 "OG-Net-Small + circle on Market-1501)"),
     "--batch-size": ("batch_size", int, "batch size (paper: 36)"),
-    "--lr": ("lr", float, "Adam (amsgrad) learning rate (paper: 8e-4)"),
-    "--weight-decay": ("weight_decay", float, "weight decay"),
-    "--warmup-epochs": ("warmup_epochs", int, "linear warm-up epochs before the cosine decay"),
+    "--lr": ("lr", float, "Adam (amsgrad) learning rate (paper: 8e-4; authors' commands: "
+             "1e-3, OG-Net-Deep 6e-4)"),
+    "--weight-decay": ("weight_decay", float, "weight decay (5e-4)"),
+    "--warmup-epochs": ("warmup_epochs", int, "linear warm-up epochs before the cosine decay "
+                        "(10)"),
+    "--average-last": ("average_last", float, "fraction of the epochs, at the end, whose "
+                       "weights are averaged into OUT/final (0.1; 0: off)"),
     "--num-points": ("num_points", int, "points per cloud fed to the model (4096)"),
     "--k": ("k", int, "neighbours of the dynamic graph (20)"),
     "--dropout": ("dropout", float, "dropout before the classifier (0.7)"),
     "--loss": ("loss", str, "ce or ce+circle"),
-    "--sampler": ("sampler", str, "random or identity (P x K batches)"),
+    "--sampler": ("sampler", str, "random, balanced (every identity equally likely, the "
+                  "authors' --balance) or identity (P x K batches)"),
+    "--samples-per-class": ("samples_per_class", int, "balanced: each identity exactly K "
+                            "times per pass (the authors' --class K); 0: independent draws"),
     "--num-instances": ("num_instances", int, "K of the identity sampler"),
-    "--eval-every": ("eval_every", int, "validate every N epochs (0: never)"),
+    "--val-identities": ("val_identities", int, "hold out N training identities as a "
+                         "validation split; OUT/best_val is the best epoch on it"),
+    "--eval-every": ("eval_every", int, "evaluate every N epochs on the held-out identities, "
+                     "or else on the test split as monitoring only (0: never)"),
     "--save-every": ("save_every", int, "save the last checkpoint every N epochs"),
     "--device": ("device", str, "auto, cpu or cuda"),
     "--workers": ("workers", int, "DataLoader workers"),
@@ -67,7 +78,9 @@ def run(args) -> int:
         print("error: no training data (--data or 'data:' in the config file)")
         return 2
     result = train(config, progress=not args.quiet)
-    shown = " ".join(f"{k}={v:.4g}" for k, v in result["metrics"].items())
+    shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in result["metrics"].items())
     print(f"done: {result['epoch']} epochs, {shown}")
-    print(f"checkpoint: {result['checkpoint']}")
+    print(f"checkpoint: {result['checkpoint']} (evaluate this one: no checkpoint is chosen "
+          "on the test split)")
     return 0

@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CLOUD_SUFFIX = ".npz"
 SPLIT_FOLDERS = {"train": "bounding_box_train", "gallery": "bounding_box_test", "query": "query"}
@@ -288,3 +290,42 @@ def load_dataset(root: str | Path, fmt: str = "auto",
         return ReIDDataset(root=root, format=fmt, **parsed)
     parsed = {name: parse_folder(base / SPLIT_FOLDERS[name], fmt) for name in splits}
     return ReIDDataset(root=root, format=fmt, **parsed)
+
+
+def hold_out_identities(data: ReIDDataset, num_ids: int,
+                        seed: int = 0) -> tuple[ReIDDataset, list[ReIDItem], list[ReIDItem]]:
+    """Split ``num_ids`` training identities off as a validation split for model selection
+    (Market-1501 has none, and the test split must never choose a checkpoint).
+
+    The held-out identities are chosen at random (``seed``) among those seen by two or more
+    cameras; for each of them one image per camera (the first by name) becomes a query and
+    the rest gallery, as in Market-1501's own query/gallery split.
+
+    Returns:
+        ``(train, val_query, val_gallery)``: ``train`` a new :class:`ReIDDataset` without the
+        held-out identities (relabelled 0..C-1), the two validation lists.
+
+    Raises:
+        ValueError: fewer than ``num_ids`` identities have two cameras, or none would be left
+            to train on.
+    """
+    cams: dict[int, set[int]] = {}
+    for it in data.train:
+        cams.setdefault(it.pid, set()).add(it.camid)
+    candidates = sorted(pid for pid, c in cams.items() if len(c) >= 2)
+    if num_ids > len(candidates) or num_ids >= len(cams):
+        raise ValueError(f"cannot hold out {num_ids} identities: {len(candidates)} of the "
+                         f"{len(cams)} training identities have images from two cameras")
+    held = set(np.random.default_rng(seed).choice(candidates, size=num_ids,
+                                                  replace=False).tolist())
+    query, gallery, first_seen = [], [], set()
+    for it in sorted((it for it in data.train if it.pid in held), key=lambda i: i.name):
+        if (it.pid, it.camid) in first_seen:
+            gallery.append(it)
+        else:
+            first_seen.add((it.pid, it.camid))
+            query.append(it)
+    train = ReIDDataset(root=data.root, format=data.format,
+                        train=[it for it in data.train if it.pid not in held],
+                        query=data.query, gallery=data.gallery)
+    return train, query, gallery

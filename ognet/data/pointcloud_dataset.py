@@ -1,4 +1,4 @@
-"""``PointCloudDataset``: prepared clouds of a split as model inputs, with the paper's sampling."""
+"""``PointCloudDataset``: prepared clouds of a split as model inputs, with the authors' sampling."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ class PointCloudDataset(Dataset):
     """Items of a split -> dicts: ``points`` (num_points, 6) float32, ``label``, ``pid``, ``camid``,
     ``index``.
 
-    Each prepared cloud has 8192 points; ``num_points`` (4096) are drawn uniformly without
-    replacement. In training (``train=True``) the draw is new every epoch and the augmentations
-    of :mod:`ognet.data.transforms` are applied; in evaluation the draw uses ``seed=0`` (as the
-    app does) and nothing else changes the cloud. All randomness of item ``i`` in epoch ``e``
-    comes from ``np.random.default_rng([seed, e, i])``, so results do not depend on the number
-    of workers and a resumed run sees the same data as an uninterrupted one.
+    Each prepared cloud has 8192 points; ``num_points`` (4096) of them are chosen by
+    :func:`ognet.pointcloud.sample_points`. In training (``train=True``) half the draws are
+    uniform and half strided with a random phase (mode ``train``), new every epoch, and the
+    augmentations of :mod:`ognet.data.transforms` are applied; in evaluation the points are
+    strided (mode ``stride``, as the app and ``index`` do) and nothing else changes the cloud.
+    All randomness of item ``i`` in epoch ``e`` comes from ``np.random.default_rng([seed, e,
+    i])``, so results do not depend on the number of workers and a resumed run sees the same
+    data as an uninterrupted one.
 
     Args:
         items: the split's items; every one needs a ``cloud_path`` (run ``ognet prepare``).
@@ -77,10 +79,10 @@ class PointCloudDataset(Dataset):
                              f"got {cloud.shape}")
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            pts = sample_points(cloud, self.num_points, rng=rng)
+            pts = sample_points(cloud, self.num_points, mode="train", rng=rng)
             pts = augment(pts, self.augment_config, rng)
         else:
-            pts = sample_points(cloud, self.num_points, seed=0)
+            pts = sample_points(cloud, self.num_points, mode="stride")
         if self.z_zero:
             pts = z_zero(pts)
         return np.ascontiguousarray(pts, dtype=np.float32)

@@ -1,4 +1,5 @@
-"""Identity-balanced sampling: P identities x K instances per batch."""
+"""Identity-balanced sampling: P identities x K instances per batch, and the authors'
+class-balanced draws (every identity equally likely)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,59 @@ class RandomIdentitySampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self._order())
+
+
+class ClassBalancedSampler(Sampler[int]):
+    """Class-balanced sampling as the authors' ``--balance`` / ``--class K`` options: every
+    identity is equally likely, however many images it has.
+
+    - ``per_class=0`` (``--balance``): N independent draws with replacement, each item with
+      probability ``1 / (C * count(its class))`` (``WeightedRandomSampler`` with weights
+      ``N / count``), N the number of items.
+    - ``per_class=K`` (``--class K``): passes in which every class appears exactly K times
+      (a random item of it each time) in random order, ``ceil(N / (C * K))`` passes per epoch
+      (the authors' inner loop), about N draws in all.
+
+    The draws depend only on ``(seed, epoch)``; call :meth:`set_epoch` before each epoch.
+    Items drawn twice in an epoch are augmented alike (their randomness depends on the item).
+
+    Args:
+        labels: (N,) class of each item.
+        per_class: K, or 0 for independent draws.
+    """
+
+    def __init__(self, labels: Sequence[int], per_class: int = 0, seed: int = 0):
+        if per_class < 0:
+            raise ValueError(f"per_class must be >= 0, got {per_class}")
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if len(self.labels) == 0:
+            raise ValueError("no training items to sample")
+        self.classes, self.inverse, self.counts = np.unique(
+            self.labels, return_inverse=True, return_counts=True)
+        self.members = [np.flatnonzero(self.inverse == c) for c in range(len(self.classes))]
+        self.per_class = per_class
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n, c, k = len(self.labels), len(self.classes), self.per_class
+        return n if k == 0 else -(-n // (c * k)) * c * k
+
+    def _order(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch, 11])
+        c = len(self.classes)
+        if self.per_class == 0:
+            classes = rng.integers(c, size=len(self))
+        else:
+            passes = len(self) // (c * self.per_class)
+            classes = np.concatenate([rng.permutation(np.repeat(np.arange(c), self.per_class))
+                                      for _ in range(passes)])
+        pick = (rng.random(len(classes)) * self.counts[classes]).astype(np.int64)
+        return np.array([self.members[cl][j] for cl, j in zip(classes, pick, strict=True)],
+                        dtype=np.int64)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order().tolist())

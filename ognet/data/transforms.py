@@ -1,9 +1,12 @@
-"""Point-cloud augmentations of the paper, as pure functions on ``(N, 6)`` float32 arrays.
+"""Point-cloud augmentations of the authors' training (``market3d.py``), as pure functions on
+``(N, 6)`` float32 arrays.
 
-Training applies, in order: a random isotropic scale, zero-mean Gaussian jitter of the
-positions and, with probability 0.5, a horizontal flip (mirror x: the person-centred frame
-has x to the image's right, so mirroring x is the 3D analogue of flipping the photo). Colors
-are never changed. ``z_zero`` is the 2D control of Table I ("2D image"): depth set to 0.
+Training applies, in order: a random scale of each axis on its own (``U(0.75, 1.33)`` per
+axis, so a person also gets wider, taller or deeper relative to the other axes), zero-mean
+Gaussian jitter of the positions (sigma 0.01 m clipped at 0.01 m) and, with probability 0.5,
+a horizontal flip (mirror x: the person-centred frame has x to the image's right, so
+mirroring x is the 3D analogue of flipping the photo). Colors are never changed. ``z_zero``
+is the 2D control of Table I ("2D image"): depth set to 0.
 """
 
 from __future__ import annotations
@@ -15,26 +18,27 @@ import numpy as np
 
 @dataclass
 class AugmentConfig:
-    """Parameters of :func:`augment` (the defaults are the ones we train with).
+    """Parameters of :func:`augment` (the defaults are the authors').
 
     Attributes:
-        scale: ``(low, high)`` of the uniform isotropic scale factor.
+        scale: ``(low, high)`` of the uniform scale factor, drawn for x, y and z separately.
         jitter_sigma: standard deviation (metres) of the Gaussian position noise.
         jitter_clip: the noise is clipped to ``[-clip, clip]``.
         flip_prob: probability of mirroring x.
     """
 
-    scale: tuple[float, float] = (0.9, 1.1)
+    scale: tuple[float, float] = (0.75, 1.33)
     jitter_sigma: float = 0.01
-    jitter_clip: float = 0.05
+    jitter_clip: float = 0.01
     flip_prob: float = 0.5
 
 
 def random_scale(points: np.ndarray, low: float, high: float,
                  rng: np.random.Generator) -> np.ndarray:
-    """Scale xyz of (N, 6) ``points`` by one factor drawn from U(low, high); returns (N, 6)."""
+    """Scale x, y and z of (N, 6) ``points`` by three factors drawn independently from
+    U(low, high); returns (N, 6)."""
     out = points.copy()
-    out[:, :3] *= rng.uniform(low, high)
+    out[:, :3] *= rng.uniform(low, high, size=3).astype(points.dtype)
     return out
 
 
@@ -62,7 +66,8 @@ def z_zero(points: np.ndarray) -> np.ndarray:
 
 
 def augment(points: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Scale, jitter and maybe mirror (N, 6) ``points``; returns a new (N, 6) float32 array."""
+    """Scale each axis, jitter and maybe mirror (N, 6) ``points``; returns a new (N, 6) float32
+    array."""
     out = random_scale(points, *config.scale, rng=rng)
     if config.jitter_sigma > 0:
         out = jitter(out, config.jitter_sigma, config.jitter_clip, rng)

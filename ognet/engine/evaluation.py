@@ -1,4 +1,9 @@
-"""Feature extraction and query/gallery evaluation of a model."""
+"""Feature extraction and query/gallery evaluation of a model.
+
+Test-time feature: by default one pass, ``normalize(f(x))`` (what the app and the gallery
+index use). ``scales=(1.0, 1.1)`` is the authors' ``test_M.py`` feature:
+``normalize(f(x) + f(x with xyz * 1.1))``, the embeddings summed before normalising.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,55 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ognet.engine.checkpoint import CheckpointError, checkpoint_paths, read_checkpoint_meta
 from ognet.metrics import cosine_distance, rank_metrics, summarize
+
+#: The authors' test-time scales (``test_M.py``): the cloud and the cloud scaled by 1.1.
+AUTHORS_TEST_SCALES = (1.0, 1.1)
+
+
+def check_not_test_selected(path) -> dict:
+    """The checkpoint's JSON, or :class:`CheckpointError` when it was chosen on the test split.
+
+    ognet before this check wrote ``best`` as the epoch with the best *test* mAP; such a
+    checkpoint has no ``selection`` field. Reporting its test figures would report the
+    selection, not the model. Checkpoints written now say how they were chosen (``final``,
+    ``last`` or ``best_val``, see ``ognet.engine.trainer.SELECTION``); none uses the test split.
+    """
+    meta = read_checkpoint_meta(path)
+    if meta.get("selection") is None and checkpoint_paths(path)[0].stem.startswith("best"):
+        raise CheckpointError(
+            f"{checkpoint_paths(path)[0]} was chosen by its mAP on the test split; its test "
+            "figures are not an honest result. Evaluate the run's final.safetensors (or "
+            "last.safetensors), or retrain with --val-identities N to select on held-out "
+            "training identities")
+    return meta
+
+
+def embed(model: torch.nn.Module, points: torch.Tensor,
+          scales: tuple[float, ...] = (1.0,)) -> torch.Tensor:
+    """(B, N, 6) points -> (B, D) L2-normalised ``normalize(sum_s f(points with xyz * s))``.
+
+    ``f`` is ``model.forward_features`` (the embedding before normalisation); with one scale
+    of 1.0 this is ``model.extract``.
+    """
+    total = None
+    for s in scales:
+        x = points
+        if s != 1.0:
+            x = points.clone()
+            x[..., :3] *= s
+        f = model.forward_features(x).float()
+        total = f if total is None else total + f
+    return torch.nn.functional.normalize(total, dim=-1)
 
 
 @torch.no_grad()
 def extract_features(model: torch.nn.Module, dataset, batch_size: int = 64,
                      device: torch.device | str = "cpu", workers: int = 0,
-                     desc: str | None = None, progress: bool = True) -> np.ndarray:
-    """Run ``model.extract`` over a ``PointCloudDataset``; returns (N, D) float32 L2-normalised.
+                     desc: str | None = None, progress: bool = True,
+                     scales: tuple[float, ...] = (1.0,)) -> np.ndarray:
+    """Embed a ``PointCloudDataset`` (see :func:`embed`); returns (N, D) float32, unit rows.
 
     The model is put in eval mode; CUDA runs under float16 autocast.
     """
@@ -28,7 +74,7 @@ def extract_features(model: torch.nn.Module, dataset, batch_size: int = 64,
     for batch in tqdm(loader, desc=desc or "extract", leave=False, disable=not progress):
         points = batch["points"].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-            feats = model.extract(points)
+            feats = embed(model, points, scales)
         chunks.append(torch.nn.functional.normalize(feats.float(), dim=1).cpu())
     if not chunks:
         return np.zeros((0, getattr(model.config, "embed_dim", 512)), dtype=np.float32)
@@ -37,21 +83,28 @@ def extract_features(model: torch.nn.Module, dataset, batch_size: int = 64,
 
 def evaluate_retrieval(model: torch.nn.Module, query_dataset, gallery_dataset,
                        batch_size: int = 64, device: torch.device | str = "cpu",
-                       workers: int = 0, progress: bool = True) -> dict:
+                       workers: int = 0, progress: bool = True, ap_mode: str = "trapezoid",
+                       scales: tuple[float, ...] = (1.0,)) -> dict:
     """Rank-1/5/10 and mAP (percent) of ``model`` on a query / gallery pair of datasets.
 
-    Returns the summary plus ``cmc`` (list, fractions) and timings in seconds
-    (``extract_s``, ``match_s``) and sizes (``num_query``, ``num_gallery``).
+    Args:
+        ap_mode: ``trapezoid`` (Market-1501's evaluation code) or ``step``
+            (see :func:`ognet.metrics.rank_metrics`).
+        scales: test-time scales of the feature (:data:`AUTHORS_TEST_SCALES` for theirs).
+
+    Returns the summary plus ``cmc`` (list, fractions), ``ap_mode``, ``scales``, timings in
+    seconds (``extract_s``, ``match_s``) and sizes (``num_query``, ``num_gallery``).
     """
     t0 = time.perf_counter()
-    qf = extract_features(model, query_dataset, batch_size, device, workers, "query", progress)
-    gf = extract_features(model, gallery_dataset, batch_size, device, workers, "gallery",
-                          progress)
+    kw = {"batch_size": batch_size, "device": device, "workers": workers,
+          "progress": progress, "scales": tuple(scales)}
+    qf = extract_features(model, query_dataset, desc="query", **kw)
+    gf = extract_features(model, gallery_dataset, desc="gallery", **kw)
     t1 = time.perf_counter()
     distmat = cosine_distance(qf, gf)
     cmc, mAP = rank_metrics(distmat, query_dataset.pids, gallery_dataset.pids,
-                            query_dataset.camids, gallery_dataset.camids)
+                            query_dataset.camids, gallery_dataset.camids, ap_mode=ap_mode)
     t2 = time.perf_counter()
-    return {**summarize(cmc, mAP), "cmc": cmc.tolist(), "extract_s": t1 - t0,
-            "match_s": t2 - t1, "num_query": len(query_dataset),
-            "num_gallery": len(gallery_dataset)}
+    return {**summarize(cmc, mAP), "cmc": cmc.tolist(), "ap_mode": ap_mode,
+            "scales": list(scales), "extract_s": t1 - t0, "match_s": t2 - t1,
+            "num_query": len(query_dataset), "num_gallery": len(gallery_dataset)}

@@ -1,12 +1,24 @@
-"""The training loop: identity classification of prepared clouds (paper defaults).
+"""The training loop: identity classification of prepared clouds (the authors' recipe).
 
-``train(config)`` builds the datasets, the model, Adam (amsgrad) with a cosine schedule and
-linear warm-up (stepped every iteration), runs the epochs with a tqdm bar (loss, accuracy),
-validates Rank-1/mAP every ``eval_every`` epochs, and writes ``last`` (and ``best`` by mAP)
-checkpoints in ``out_dir`` together with ``train.log`` and ``history.jsonl``. Determinism:
-the torch RNG is re-seeded from ``(seed, epoch)`` at every epoch and the data draws depend
-only on ``(seed, epoch, item)``, so a run resumed from ``last`` continues as the uninterrupted
-run would (exactly on CPU).
+``train(config)`` builds the datasets, the model, Adam (amsgrad) with linear warm-up and a
+cosine decay to ``min_lr_ratio`` of the rate (stepped every iteration), runs the epochs with
+a tqdm bar, averages the weights of the last ``average_last`` of the epochs, and writes in
+``out_dir``:
+
+- ``final``: the model to evaluate and ship: the weight average (batch-norm statistics
+  re-estimated on the training data) or, with averaging off, the last epoch's weights.
+- ``last``: the latest epoch's weights with the optimizer state, to resume from.
+- ``best_val``: only with ``val_identities``: the epoch with the best mAP on the held-out
+  training identities.
+- ``train.log`` and ``history.jsonl``.
+
+No checkpoint is ever chosen by the test split (Market-1501 has no validation split); with
+``eval_every`` and no held-out identities, the test split is evaluated as monitoring only and
+logged as ``test_*``.
+
+Determinism: the torch RNG is re-seeded from ``(seed, epoch)`` at every epoch and the data
+draws depend only on ``(seed, epoch, item)``, so a run resumed from ``last`` continues as the
+uninterrupted run would (exactly on CPU).
 """
 
 from __future__ import annotations
@@ -22,14 +34,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, update_bn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ognet.data import (
     AugmentConfig,
+    ClassBalancedSampler,
     DatasetLayoutError,
     PointCloudDataset,
     RandomIdentitySampler,
+    hold_out_identities,
     load_dataset,
 )
 from ognet.engine.checkpoint import (
@@ -43,6 +58,11 @@ from ognet.engine.checkpoint import (
 from ognet.engine.config import TrainConfig
 from ognet.engine.evaluation import evaluate_retrieval
 from ognet.engine.losses import CircleLoss
+
+#: What the JSON of each checkpoint says about how it was chosen.
+SELECTION = {"final": "the end of training (weight average when averaging is on)",
+             "last": "the latest epoch (resume point)",
+             "best_val": "best mAP on identities held out of the training split"}
 
 
 def seed_everything(seed: int) -> None:
@@ -76,34 +96,50 @@ def _logger(out_dir: Path) -> logging.Logger:
 
 
 def build_datasets(config: TrainConfig):
-    """``(dataset, train_ds, query_ds, gallery_ds)``; query/gallery are ``None`` when the folder
-    has no evaluation split or ``eval_every`` is 0."""
-    want_eval = config.eval_every > 0
+    """``(dataset, train_ds, eval_split)``: ``eval_split`` is ``(name, query_ds, gallery_ds)``
+    with name ``val`` (held-out training identities) or ``test`` (monitoring only), or
+    ``None`` when ``eval_every`` is 0 or the folder has no test split."""
     root = Path(config.data)
-    splits = ("train", "query", "gallery") if want_eval else ("train",)
-    try:
-        data = load_dataset(root, config.dataset_format, splits=splits)
-    except DatasetLayoutError as e:
-        if not want_eval:
-            raise
-        data = load_dataset(root, config.dataset_format, splits=("train",))
-        warnings.warn(f"no validation: {e}", stacklevel=2)
+    monitor_test = config.eval_every > 0 and config.val_identities == 0
+    data = load_dataset(root, config.dataset_format, splits=("train",))
+    if monitor_test:
+        try:
+            data = load_dataset(root, config.dataset_format, splits=("train", "query", "gallery"))
+        except DatasetLayoutError as e:
+            warnings.warn(f"no test-split monitoring: {e}", stacklevel=2)
+    eval_items = None
+    if config.val_identities > 0:
+        data, val_query, val_gallery = hold_out_identities(data, config.val_identities,
+                                                           seed=config.seed)
+        eval_items = ("val", val_query, val_gallery)
+    elif monitor_test and data.query and data.gallery:
+        eval_items = ("test", data.query, data.gallery)
     aug = AugmentConfig(scale=config.scale, jitter_sigma=config.jitter_sigma,
                         jitter_clip=config.jitter_clip, flip_prob=config.flip_prob)
     train_ds = PointCloudDataset(data.train, data.train_labels, train=True,
                                  num_points=config.num_points, augment_config=aug,
                                  z_zero=config.z_zero, seed=config.seed)
-    query_ds = gallery_ds = None
-    if want_eval and data.query and data.gallery:
-        query_ds = PointCloudDataset(data.query, num_points=config.num_points,
-                                     z_zero=config.z_zero)
-        gallery_ds = PointCloudDataset(data.gallery, num_points=config.num_points,
-                                       z_zero=config.z_zero)
-    return data, train_ds, query_ds, gallery_ds
+    eval_split = None
+    if eval_items is not None and config.eval_every > 0:
+        name, query, gallery = eval_items
+        kw = {"num_points": config.num_points, "z_zero": config.z_zero}
+        eval_split = (name, PointCloudDataset(query, **kw), PointCloudDataset(gallery, **kw))
+    return data, train_ds, eval_split
+
+
+def build_sampler(config: TrainConfig, labels):
+    """The training sampler of ``config.sampler`` (``None`` for plain shuffling)."""
+    if config.sampler == "identity":
+        return RandomIdentitySampler(labels, config.batch_size, config.num_instances,
+                                     seed=config.seed)
+    if config.sampler == "balanced":
+        return ClassBalancedSampler(labels, config.samples_per_class, seed=config.seed)
+    return None
 
 
 def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = None) -> dict:
-    """Run (or resume) a training run; returns ``{"epoch", "metrics", "checkpoint", ...}``.
+    """Run (or resume) a training run; returns ``{"epoch", "metrics", "checkpoint", ...}``
+    (``checkpoint`` is ``final`` once the last epoch is done, else ``last``).
 
     ``stop_epoch`` ends the run after that epoch (saving ``last``) without changing the
     schedule, as a time-boxed job would; resume it later with ``resume=True``.
@@ -117,17 +153,13 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
     use_amp = config.amp and device.type == "cuda"
     seed_everything(config.seed)
 
-    data, train_ds, query_ds, gallery_ds = build_datasets(config)
+    data, train_ds, eval_split = build_datasets(config)
     num_classes = data.num_train_pids
     model = create_model(config.model, num_classes=num_classes, **config.model_kwargs())
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay, amsgrad=True)
-    if config.sampler == "identity":
-        sampler = RandomIdentitySampler(train_ds.labels, config.batch_size,
-                                        config.num_instances, seed=config.seed)
-    else:
-        sampler = None
+    sampler = build_sampler(config, train_ds.labels)
     steps_per_epoch = _num_batches(train_ds, sampler, config.batch_size)
     total = steps_per_epoch * config.epochs
     warmup = steps_per_epoch * config.warmup_epochs
@@ -136,8 +168,10 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     circle = CircleLoss(config.circle_margin, config.circle_gamma) if "circle" in config.loss \
         else None
+    average_start = config.average_start()
+    averaged = None                 # AveragedModel once the averaging window has begun
 
-    start_epoch, best_map, history = 0, -1.0, []
+    start_epoch, best_val, history = 0, -1.0, []
     last = out_dir / "last.safetensors"
     if config.resume and last.is_file():
         meta = read_checkpoint_meta(last)
@@ -149,8 +183,11 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
         scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
+        if state.get("averaged"):
+            averaged = AveragedModel(model)
+            averaged.load_state_dict(state["averaged"])
         start_epoch = int(meta["epoch"])
-        best_map = float(state.get("best_map", -1.0))
+        best_val = float(state.get("best_val", -1.0))
         log.info("resumed from %s at epoch %d", last, start_epoch)
     else:
         (out_dir / "history.jsonl").unlink(missing_ok=True)   # a fresh run, a fresh history
@@ -158,69 +195,134 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
     log.info("config %s", json.dumps(config.to_dict()))
     log.info("%d train items, %d identities, device %s, amp %s", len(train_ds), num_classes,
              device, use_amp)
+    if eval_split is not None and eval_split[0] == "test":
+        log.info("test split evaluated every %d epochs for monitoring only: no checkpoint is "
+                 "chosen by it", config.eval_every)
+    common = {"train_data": str(config.data), "train_config": config.to_dict(),
+              "z_zero": config.z_zero,
+              "extra": {"dataset_format": data.format,
+                        "label_to_pid": sorted(data.pid_to_label)}}
     metrics: dict = {}
     end_epoch = config.epochs if stop_epoch is None else min(stop_epoch, config.epochs)
     for epoch in range(start_epoch, end_epoch):
         torch.manual_seed(config.seed * 100003 + epoch)
-        train_ds.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
-        loader = DataLoader(train_ds, batch_size=config.batch_size, sampler=sampler,
-                            shuffle=sampler is None, generator=gen, drop_last=True,
-                            num_workers=config.workers, pin_memory=device.type == "cuda")
-        model.train()
-        t0 = time.perf_counter()
-        sum_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                   disable=not progress)
-        for batch in bar:
-            points = batch["points"].to(device, non_blocking=True)
-            labels = batch["label"].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                features = model.forward_features(points)
-                logits = model.forward_head(features)
-            loss = F.cross_entropy(logits.float(), labels,
-                                   label_smoothing=config.label_smoothing)
-            if circle is not None:
-                loss = loss + circle(features.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            n = len(labels)
-            sum_loss += loss.item() * n
-            correct += int((logits.argmax(1) == labels).sum())
-            seen += n
-            bar.set_postfix(loss=f"{sum_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
-        metrics = {"loss": sum_loss / max(seen, 1), "acc": correct / max(seen, 1),
-                   "lr": optimizer.param_groups[0]["lr"], "epoch_s": time.perf_counter() - t0}
+        metrics = train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler,
+                                  circle, config, device, epoch, progress)
+        if average_start is not None and epoch >= average_start:
+            averaged = averaged if averaged is not None else AveragedModel(model)
+            averaged.update_parameters(model)
+            metrics["averaged_epochs"] = int(averaged.n_averaged)
         is_last = epoch + 1 == end_epoch
-        if query_ds is not None and ((epoch + 1) % config.eval_every == 0 or is_last):
+        if eval_split is not None and ((epoch + 1) % config.eval_every == 0 or is_last):
+            name, query_ds, gallery_ds = eval_split
             ev = evaluate_retrieval(model, query_ds, gallery_ds, batch_size=config.batch_size,
                                     device=device, workers=config.workers, progress=progress)
-            metrics.update({k: ev[k] for k in ("rank1", "rank5", "rank10", "mAP")})
+            metrics.update({f"{name}_{k}": ev[k] for k in ("rank1", "mAP")})
+            metrics["ap_mode"] = ev["ap_mode"]
         log.info("epoch %d %s", epoch + 1, json.dumps(metrics))
         history.append({"epoch": epoch + 1, **metrics})
         with open(out_dir / "history.jsonl", "a") as f:
             f.write(json.dumps({"epoch": epoch + 1, **metrics}) + "\n")
         if progress:
-            shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: {shown}")
-        common = {"epoch": epoch + 1, "metrics": metrics, "train_data": str(config.data),
-                  "train_config": config.to_dict(), "z_zero": config.z_zero,
-                  "extra": {"dataset_format": data.format,
-                            "label_to_pid": sorted(data.pid_to_label)}}
-        if "mAP" in metrics and metrics["mAP"] > best_map:
-            best_map = metrics["mAP"]
-            save_checkpoint(out_dir / "best.safetensors", model, **common)
+            shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in metrics.items())
+            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: {shown}"
+                       + (" (test: monitoring only)" if "test_mAP" in metrics else ""))
+        if metrics.get("val_mAP", -1.0) > best_val:
+            best_val = metrics["val_mAP"]
+            save_checkpoint(out_dir / "best_val.safetensors", model, epoch=epoch + 1,
+                            metrics=metrics, **_with_selection(common, "best_val"))
         if (epoch + 1) % config.save_every == 0 or is_last:
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if use_amp else {}, "best_map": best_map}
-            save_checkpoint(last, model, training_state=state, **common)
-    return {"epoch": end_epoch, "metrics": metrics, "checkpoint": str(last),
+                     "scaler": scaler.state_dict() if use_amp else {}, "best_val": best_val,
+                     "averaged": averaged.state_dict() if averaged is not None else {}}
+            save_checkpoint(last, model, epoch=epoch + 1, metrics=metrics,
+                            training_state=state, **_with_selection(common, "last"))
+
+    checkpoint = last
+    finished = end_epoch == config.epochs
+    if finished and (start_epoch < end_epoch or not (out_dir / "final.safetensors").is_file()):
+        checkpoint = save_final(model, averaged, train_ds, config, device, metrics, common,
+                                out_dir, log, progress)
+    elif finished:
+        checkpoint = out_dir / "final.safetensors"
+    return {"epoch": end_epoch, "metrics": metrics, "checkpoint": str(checkpoint),
             "history": history, "num_classes": num_classes}
+
+
+def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circle,
+                    config: TrainConfig, device: torch.device, epoch: int,
+                    progress: bool) -> dict:
+    """One pass over the training loader; returns ``{"loss", "acc", "lr", "epoch_s"}``.
+
+    Loss: ``CE(classifier(dropout(f)), y)`` plus, with the circle loss, ``circle(dropout(f),
+    y) / B`` on the L2-normalised embedding after dropout (the authors apply dropout in place,
+    so their circle loss sees the dropped-out embedding, and divide it by the batch size).
+    """
+    train_ds.set_epoch(epoch)
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+    gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
+    loader = DataLoader(train_ds, batch_size=config.batch_size, sampler=sampler,
+                        shuffle=sampler is None, generator=gen, drop_last=True,
+                        num_workers=config.workers, pin_memory=device.type == "cuda")
+    use_amp = scaler.is_enabled()
+    model.train()
+    t0 = time.perf_counter()
+    sum_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+               disable=not progress)
+    for batch in bar:
+        points = batch["points"].to(device, non_blocking=True)
+        labels = batch["label"].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            embedding = model.dropout(model.forward_features(points))
+            logits = model.classifier(embedding)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+        if circle is not None:
+            loss = loss + circle(embedding.float(), labels) / len(labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        n = len(labels)
+        sum_loss += loss.item() * n
+        correct += int((logits.argmax(1) == labels).sum())
+        seen += n
+        bar.set_postfix(loss=f"{sum_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+    return {"loss": sum_loss / max(seen, 1), "acc": correct / max(seen, 1),
+            "lr": optimizer.param_groups[0]["lr"], "epoch_s": time.perf_counter() - t0}
+
+
+def save_final(model, averaged, train_ds, config: TrainConfig, device, metrics: dict,
+               common: dict, out_dir: Path, log, progress: bool) -> Path:
+    """Write ``final``: the weight average with batch-norm statistics re-estimated over one
+    pass of the (augmented) training data, as the authors' ``swa_utils.update_bn``; or the
+    model itself when nothing was averaged."""
+    final_model, info = model, {"weight_averaged": False}
+    if averaged is not None:
+        loader = DataLoader(train_ds, batch_size=config.batch_size, shuffle=False,
+                            num_workers=config.workers, pin_memory=device.type == "cuda")
+        t0 = time.perf_counter()
+        update_bn((b["points"] for b in tqdm(loader, desc="update bn", leave=False,
+                                             disable=not progress)), averaged, device=device)
+        final_model = averaged.module
+        info = {"weight_averaged": True, "averaged_epochs": int(averaged.n_averaged),
+                "average_from_epoch": config.average_start() + 1,
+                "update_bn_s": round(time.perf_counter() - t0, 2)}
+        log.info("weights averaged over epochs %d-%d, batch norm re-estimated",
+                 config.average_start() + 1, config.epochs)
+    common = _with_selection(common, "final")
+    common["extra"] = {**common["extra"], **info}
+    final_metrics = {k: v for k, v in metrics.items() if k in ("loss", "acc", "lr")}
+    return save_checkpoint(out_dir / "final.safetensors", final_model, epoch=config.epochs,
+                           metrics=final_metrics, **common)
+
+
+def _with_selection(common: dict, name: str) -> dict:
+    return {**common, "extra": {**common["extra"], "selection": name,
+                                "selection_rule": SELECTION[name]}}
 
 
 def _num_batches(dataset, sampler, batch_size: int) -> int:

@@ -1,0 +1,191 @@
+"""Data-parallel training under ``torchrun``: PyTorch DDP, nothing of our own beyond the glue.
+
+``torchrun --nproc_per_node N -m ognet train ...`` starts N processes with ``RANK``,
+``LOCAL_RANK`` and ``WORLD_SIZE`` in their environment; :func:`setup` joins them into one
+process group (NCCL on GPUs, one GPU per process; gloo on CPUs). Multi-node runs use
+torchrun's own rendezvous (``--nnodes``, ``--rdzv-backend c10d --rdzv-endpoint HOST:PORT``).
+
+What changes against one process (everything else is the same code path):
+
+- The recipe's ``batch_size`` stays the *global* batch: each of the W processes takes
+  ``batch_size / W`` items of every global batch (:class:`DistributedBatchSampler`), so the
+  sequence of global batches, the number of steps and the learning-rate schedule are those
+  of one process, and DDP's gradient average over processes equals the one-process gradient
+  of the mean loss (up to the order of float sums), apart from batch norm (below) and the
+  circle loss, which pairs items within each process's part of the batch only.
+- Batch norm: ``torch.nn.SyncBatchNorm`` on CUDA, so the statistics are those of the global
+  batch as in one process. On CPUs (gloo) each process normalises with its own part's
+  statistics: PyTorch's ``SyncBatchNorm`` runs on GPUs only, and CPU data parallelism is
+  for testing and small jobs.
+- Dropout masks are drawn per process (seeded with the rank), not as one process would.
+- Only rank 0 writes checkpoints, ``train.log`` and ``history.jsonl`` and evaluates; every
+  rank reads the same ``last`` checkpoint to resume.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands: ``rank`` of ``world_size`` (1: not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def launched_by_torchrun() -> bool:
+    """``True`` in a process started by torchrun with more than one process in all."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device: torch.device) -> tuple[DistContext, torch.device]:
+    """Join torchrun's process group when launched by it; returns the context and the device
+    this process uses (``cuda:LOCAL_RANK`` for a CUDA ``device``). One process: unchanged."""
+    if not launched_by_torchrun():
+        return DistContext(), device
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank), device
+
+
+def cleanup(ctx: DistContext) -> None:
+    """Leave the process group (after a final barrier) when one was joined."""
+    if ctx.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.enabled:
+        dist.barrier()
+
+
+def local_batch_size(batch_size: int, ctx: DistContext, multiple_of: int = 1) -> int:
+    """``batch_size / world_size``; ``ValueError`` unless it divides evenly into whole
+    multiples of ``multiple_of`` (K of a P x K identity batch, so identities stay whole)."""
+    w = ctx.world_size
+    if batch_size % w or (batch_size // w) % multiple_of:
+        raise ValueError(f"the batch of {batch_size} must split into {w} equal parts of whole "
+                         f"groups of {multiple_of} (one part per process)")
+    return batch_size // w
+
+
+class TrainForward(torch.nn.Module):
+    """The training forward pass as one module, so DDP can wrap it (DDP synchronises the
+    gradients of what runs through its ``forward``): points (B, N, 6) -> ``(embedding after
+    dropout (B, D), logits (B, C))``."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.model.dropout(self.model.forward_features(points))
+        return embedding, self.model.classifier(embedding)
+
+
+def wrap(model: torch.nn.Module, ctx: DistContext, device: torch.device) -> torch.nn.Module:
+    """``TrainForward(model)``, in DDP when distributed (batch norm made ``SyncBatchNorm``
+    on CUDA, in place: ``model`` itself keeps the weights to save and evaluate)."""
+    forward = TrainForward(model)
+    if not ctx.enabled:
+        return forward
+    if device.type == "cuda":
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(forward)   # replaces children in place
+    return torch.nn.parallel.DistributedDataParallel(
+        forward, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def unsync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
+    """Replace every ``SyncBatchNorm`` below ``module`` by a ``BatchNorm1d`` (OG-Net's only
+    kind) holding the same parameters and statistics, in place; returns ``module``.
+
+    For work done by one process after training (re-estimating the statistics of the weight
+    average on rank 0), where a ``SyncBatchNorm`` in training mode would wait for the others.
+    """
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.SyncBatchNorm):
+            bn = torch.nn.BatchNorm1d(child.num_features, child.eps, child.momentum,
+                                      child.affine, child.track_running_stats)
+            if child.affine:
+                bn.weight, bn.bias = child.weight, child.bias
+            if child.track_running_stats:
+                bn.running_mean, bn.running_var = child.running_mean, child.running_var
+                bn.num_batches_tracked = child.num_batches_tracked
+            bn.train(child.training)
+            setattr(module, name, bn)
+        else:
+            unsync_batchnorm(child)
+    return module
+
+
+def all_sum(values: list[float], ctx: DistContext) -> list[float]:
+    """Element-wise sum of ``values`` over all processes (unchanged with one)."""
+    if not ctx.enabled:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+class DistributedBatchSampler(Sampler[int]):
+    """This process's share of every global batch of a base order.
+
+    The base order is the one-process training order: the ``base`` sampler's (identity,
+    balanced: both depend only on ``(seed, epoch)``), or a random permutation seeded as the
+    one-process loader's shuffling is (``seed * 100003 + epoch``). It is cut into global
+    batches of ``batch_size`` (the tail dropped, as one process drops its last partial batch)
+    and process ``rank`` of ``world_size`` yields items ``[rank * b, (rank + 1) * b)`` of each
+    global batch, ``b = batch_size / world_size``: the processes' parts are disjoint and
+    together are exactly the global batch. Use with ``DataLoader(batch_size=b)``.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, rank: int, world_size: int,
+                 base: Sampler | None = None, seed: int = 0):
+        if batch_size % world_size:
+            raise ValueError(f"batch_size {batch_size} is not divisible by {world_size}")
+        self.num_items, self.batch_size = num_items, batch_size
+        self.rank, self.world_size = rank, world_size
+        self.base, self.seed, self.epoch = base, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if self.base is not None and hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+
+    def _global_order(self) -> list[int]:
+        if self.base is not None:
+            return list(iter(self.base))
+        gen = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        return torch.randperm(self.num_items, generator=gen).tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        order = self._global_order()
+        b = self.batch_size // self.world_size
+        for start in range(0, len(order) - self.batch_size + 1, self.batch_size):
+            yield from order[start + self.rank * b:start + (self.rank + 1) * b]
+
+    def __len__(self) -> int:
+        n = len(self.base) if self.base is not None else self.num_items
+        return n // self.batch_size * (self.batch_size // self.world_size)
