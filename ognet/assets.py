@@ -12,3 +12,9 @@ DEFAULT_CHECKPOINT = ASSETS_DIR / "model" / "ognet_small_synth.safetensors"
 DEFAULT_GALLERY = ASSETS_DIR / "gallery"
 #: Example query images (synthetic; identities that are in the gallery).
 EXAMPLES_DIR = ASSETS_DIR / "examples"
+#: The campus gallery (real pedestrians of OpenCV's vtest.avi; ``scripts/build_campus_assets.py``).
+CAMPUS_DIR = ASSETS_DIR / "campus"
+#: The hand-made labels joining the campus video's tracklets into identities.
+CAMPUS_LABELS = CAMPUS_DIR / "labels.json"
+#: Real example queries of campus identities (query crops, never in the campus gallery).
+CAMPUS_EXAMPLES = CAMPUS_DIR / "examples"
