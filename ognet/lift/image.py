@@ -21,6 +21,10 @@ class LiftError(ValueError):
     """The input cannot be lifted; the message is written for a person."""
 
 
+class NoPersonError(LiftError):
+    """The photo shows no person (raised by ``Lifter.__call__(image, require_person=True)``)."""
+
+
 def load_image(image) -> Image.Image:
     """Open ``image`` (path, bytes, file object, PIL image or (H, W[, C]) array) as RGB.
 

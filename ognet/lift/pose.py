@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ognet.quiet import native_stderr_filtered
+
 #: MediaPipe Pose landmark indices used by the fit.
 LANDMARKS = {
     "nose": 0, "left_eye": 2, "right_eye": 5, "left_ear": 7, "right_ear": 8,
@@ -34,17 +36,24 @@ class PoseEstimate:
 
 
 class PoseEstimator:
-    """Holds one MediaPipe Pose graph (loaded once); ``estimate`` is deterministic."""
+    """Holds one MediaPipe Pose graph (loaded once); ``estimate`` is deterministic.
+
+    MediaPipe's C++ log lines (first inference, first person found) are kept off the console
+    (:func:`ognet.quiet.native_stderr_filtered`).
+    """
 
     def __init__(self):
         import mediapipe as mp
 
-        self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                            enable_segmentation=True)
+        with native_stderr_filtered():  # the graph loads its models in background threads,
+            self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                                enable_segmentation=True)
+            self._pose.process(np.zeros((128, 64, 3), np.uint8))  # so wait for them here
 
     def estimate(self, rgb: np.ndarray) -> tuple[PoseEstimate | None, np.ndarray | None]:
         """(H, W, 3) uint8 -> (pose or None, person mask or None)."""
-        result = self._pose.process(np.ascontiguousarray(rgb))
+        with native_stderr_filtered():
+            result = self._pose.process(np.ascontiguousarray(rgb))
         mask = None if result.segmentation_mask is None else np.array(result.segmentation_mask)
         if result.pose_landmarks is None or result.pose_world_landmarks is None:
             return None, mask
