@@ -138,7 +138,7 @@ def _overlap_fraction(window, box, others: np.ndarray) -> float:
     return float(inside.max() / area)
 
 
-def _direction(frames: np.ndarray, feet: np.ndarray, heights: np.ndarray, i: int,
+def walking_direction(frames: np.ndarray, feet: np.ndarray, heights: np.ndarray, i: int,
                window: int) -> str | None:
     """Walking direction at observation ``i`` from the foot points within +-``window``
     frames; ``None`` when the person barely moves (or is seen at one instant only)."""
@@ -193,7 +193,7 @@ def select_crops(tracklets: list[Tracklet], labels: Labels, frame_shape: tuple[i
         for i, obs in enumerate(tr.observations):
             x1, y1, x2, y2 = (int(v) for v in obs.box)
             ratio = heights[i] / max(slope * y2 + intercept, 1.0)
-            direction = _direction(frames, feet, heights, i, DIRECTION_WINDOW)
+            direction = walking_direction(frames, feet, heights, i, DIRECTION_WINDOW)
             pid = labels.pid(tr.track_id, obs.frame)
             if x1 < BORDER or y1 < BORDER or x2 > fw - BORDER or y2 > fh - BORDER:
                 reason = "border"
@@ -210,7 +210,7 @@ def select_crops(tracklets: list[Tracklet], labels: Labels, frame_shape: tuple[i
                 reason = "occluded"
             elif direction is None:
                 reason = "standing"
-            elif direction != _direction(frames, feet, heights, i, 2 * DIRECTION_WINDOW):
+            elif direction != walking_direction(frames, feet, heights, i, 2 * DIRECTION_WINDOW):
                 reason = "turning"
             elif pid < 0:
                 reason = "unlabelled"

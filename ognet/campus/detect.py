@@ -20,6 +20,7 @@ Boxes are ``(x1, y1, x2, y2)`` int pixel corners, ``x2``/``y2`` exclusive.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,21 @@ BACKGROUND_STEP = 8        # every 8th frame goes into the median
 
 
 def background_model(path: str | Path, step: int = BACKGROUND_STEP) -> np.ndarray:
-    """(H, W, 3) uint8: the per-pixel median of every ``step``-th frame of the video."""
+    """(H, W, 3) uint8: the per-pixel median of every ``step``-th frame of the video.
+
+    Kept for the last two (file, size, mtime, step) in this process (read-only array): a
+    second build of the same video (a ``--limit`` run after a full one) skips the decoding.
+    """
+    stat = Path(path).stat()
+    return _background(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, step)
+
+
+@functools.lru_cache(maxsize=2)
+def _background(path: str, size: int, mtime_ns: int, step: int) -> np.ndarray:
     frames = np.stack([f for _, f in iter_frames(path, step=step)])
-    return np.median(frames, axis=0).astype(np.uint8)
+    background = np.median(frames, axis=0).astype(np.uint8)
+    background.flags.writeable = False
+    return background
 
 
 def foreground_mask(frame: np.ndarray, background: np.ndarray,
