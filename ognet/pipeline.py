@@ -19,6 +19,8 @@ from ognet.models import ModelTrace, count_parameters
 from ognet.pointcloud import read_point_cloud_file, sample_points
 
 CLOUD_SUFFIXES = (".ply", ".pcd")
+#: Fewer points than this is not a person cloud (a query is refused).
+MIN_CLOUD_POINTS = 64
 _MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")
 
 
@@ -53,6 +55,7 @@ class QueryResult:
         lift: the ``LiftResult`` of a photo (None for a cloud file).
         query_pid: the identity, when the file name says it (Market-1501 style).
         timings: seconds for lifting, features and search.
+        name: the query's file name, when known.
     """
 
     cloud: np.ndarray
@@ -64,6 +67,7 @@ class QueryResult:
     lift: object | None = None
     query_pid: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    name: str | None = None
 
 
 def parse_market_name(name: str | None) -> tuple[int, int] | None:
@@ -172,6 +176,21 @@ class ReIDPipeline:
                              image_path=str(paths[i]) if paths is not None and paths[i] else None))
         return out
 
+    def match_cloud(self, match: Match) -> np.ndarray:
+        """The (N, 6) cloud of a gallery match: its prepared cloud when the gallery has one,
+        else its source photo (or its thumbnail) lifted. Raises ``ValueError`` when the
+        gallery keeps none of them."""
+        from ognet.pointcloud import load_cloud
+
+        path = self.gallery.cloud_paths[match.index]
+        if path and Path(path).is_file():
+            return load_cloud(path)["points"]
+        if match.image_path and Path(match.image_path).is_file():
+            return self.lifter(match.image_path).points
+        if match.thumbnail is None:
+            raise ValueError("the gallery stores no cloud, image or thumbnail for it")
+        return self.lifter(match.thumbnail).points
+
     def run(self, source, name: str | None = None, k: int = 5, progress=None) -> QueryResult:
         """Query with a photo (path, bytes, PIL image, array) or a ``.ply``/``.pcd`` path.
 
@@ -193,6 +212,9 @@ class ReIDPipeline:
             report(0.1, "lifting the photo to 3D")
             lift = self.lifter(source)
             cloud, foreground = lift.points, lift.foreground.reshape(-1)
+        if len(cloud) < MIN_CLOUD_POINTS:
+            raise ValueError(f"{Path(name).name if name else 'the cloud'}: only {len(cloud)} "
+                             "points; a person cloud needs thousands.")
         timings["lifting"] = time.perf_counter() - t0
 
         report(0.55, "OG-Net features")
@@ -208,4 +230,21 @@ class ReIDPipeline:
         parsed = parse_market_name(name)
         return QueryResult(cloud=cloud, foreground=foreground, points=points, trace=trace,
                            embedding=embedding, matches=matches, lift=lift,
-                           query_pid=parsed[0] if parsed else None, timings=timings)
+                           query_pid=parsed[0] if parsed else None, timings=timings,
+                           name=Path(name).name if name else None)
+
+
+def export_query(result: QueryResult, folder, stem: str | None = None) -> list[Path]:
+    """Write a query's cloud (``_cloud.ply``), embedding (``_embedding.npy``, (512,)) and
+    per-module traces (``_trace.npz``, keys of ``ModelTrace.to_numpy``) into ``folder``."""
+    from ognet.pointcloud import save_ply
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = stem or Path(result.name or "query").stem or "query"
+    paths = [folder / f"{stem}_cloud.ply", folder / f"{stem}_embedding.npy",
+             folder / f"{stem}_trace.npz"]
+    save_ply(paths[0], result.cloud)
+    np.save(paths[1], result.embedding)
+    np.savez_compressed(paths[2], **result.trace.to_numpy())
+    return paths

@@ -175,15 +175,14 @@ def test_search_with_a_point_cloud_file(client, examples, tmp_path):
 
 
 def test_open3d_viewer_explains_why_without_a_display(monkeypatch):
-    sys.path.insert(0, str(REPO))
-    import app
+    from viz.desktop import display_available, open_in_open3d
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    why = app.open_in_open3d(np.zeros((10, 6), np.float32))
+    why = open_in_open3d(np.zeros((10, 6), np.float32))
     assert "no desktop display" in why
     monkeypatch.setenv("DISPLAY", ":99")
-    assert app.display_available() is None
+    assert display_available() is None
 
 
 def test_bad_files_give_clean_errors_and_the_app_goes_on(client, examples, tmp_path):
@@ -262,7 +261,7 @@ def test_browser_upload_3d_results_and_layer_explorer(server, examples, tmp_path
             last.fill(str(n_modules))
             last.press("Enter")
             page.wait_for_function(
-                "(n) => { const t = document.querySelector('#layerplot .gtitle');"
+                "(n) => { const t = document.querySelector('#layerplot .annotation-text');"
                 " return t && t.textContent.startsWith('module ' + n + ':'); }",
                 arg=n_modules, timeout=30_000)
             page.wait_for_timeout(500)

@@ -5,10 +5,12 @@ from viz.figures import (
                           LANDMARKS,
                           cloud_figure,
                           landmark_point,
+                          layer_centre,
                           layer_figure,
                           nearest_point,
+                          query_figure,
 )
 from viz.overlay import framed, lifting_overlay
 
-__all__ = ["CAMERAS", "LANDMARKS", "cloud_figure", "framed", "landmark_point", "layer_figure",
-           "lifting_overlay", "nearest_point"]
+__all__ = ["CAMERAS", "LANDMARKS", "cloud_figure", "framed", "landmark_point", "layer_centre",
+           "layer_figure", "lifting_overlay", "nearest_point", "query_figure"]

@@ -10,11 +10,13 @@ import numpy as np
 import plotly.graph_objects as go
 
 #: Camera presets for the 3D views (frame: x right, y up, z towards the camera).
+#: The eyes are in the units of the framed scene (:func:`frame_scene`: the longest side of
+#: the data is 1), far enough that the whole cloud shows at any plot size.
 CAMERAS = {
-    "front": dict(eye=dict(x=0.0, y=0.1, z=2.3), up=dict(x=0, y=1, z=0)),
-    "side": dict(eye=dict(x=2.3, y=0.1, z=0.0), up=dict(x=0, y=1, z=0)),
-    "top": dict(eye=dict(x=0.0, y=2.5, z=0.05), up=dict(x=0, y=0, z=-1)),
-    "three-quarter": dict(eye=dict(x=1.6, y=0.45, z=1.6), up=dict(x=0, y=1, z=0)),
+    "front": dict(eye=dict(x=0.0, y=0.08, z=1.55), up=dict(x=0, y=1, z=0)),
+    "side": dict(eye=dict(x=1.55, y=0.08, z=0.0), up=dict(x=0, y=1, z=0)),
+    "top": dict(eye=dict(x=0.0, y=1.6, z=0.05), up=dict(x=0, y=0, z=-1)),
+    "three-quarter": dict(eye=dict(x=1.08, y=0.3, z=1.08), up=dict(x=0, y=1, z=0)),
 }
 GROUP_COLOURS = {8: "#e6194b", 16: "#3cb44b", 32: "#4363d8"}
 
@@ -29,24 +31,73 @@ def _xyz(points: np.ndarray) -> dict:
     return dict(x=p[:, 0], y=p[:, 1], z=p[:, 2])
 
 
-def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int = 430):
+#: Text colour readable on light and dark pages.
+TEXT = "#8a8a8a"
+
+
+def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int | None = None):
+    """No margins; the title is an annotation above the scene (a layout title makes Gradio's
+    plot replace the margins with Plotly's wide defaults); ``height`` None: the page's CSS
+    sizes the plot."""
     fig.update_layout(
-        height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
-        title=dict(text=title, x=0.02, font=dict(size=13, color="#8a8a8a")) if title else None,
+        height=height, margin=dict(l=0, r=0, t=0, b=0), autosize=True,
+        annotations=[dict(text=title, x=0.0, y=1.0, xref="paper", yref="paper",
+                          xanchor="left", yanchor="top", showarrow=False,
+                          font=dict(size=14, color=TEXT))] if title else [],
         showlegend=True, legend=dict(x=0.0, y=0.0, bgcolor="rgba(0,0,0,0)",
-                                     font=dict(color="#8a8a8a")),
+                                     font=dict(color=TEXT, size=13)),
         scene=dict(aspectmode="data", camera=CAMERAS[camera],
+                   domain=dict(x=[0, 1], y=[0, 0.93 if title else 1.0]),
                    xaxis=dict(visible=False), yaxis=dict(visible=False),
                    zaxis=dict(visible=False)),
-        uirevision="keep", paper_bgcolor="rgba(0,0,0,0)",
+        uirevision=camera,  # a user's rotation survives a new query, not a new preset
+        paper_bgcolor="rgba(0,0,0,0)",
     )
+    return frame_scene(fig)
+
+
+def frame_scene(fig: go.Figure, pad: float = 0.03) -> go.Figure:
+    """Fix the 3D scene's box to the bounds of every trace's points (``pad`` of the extent
+    around them) with true proportions, its longest side 1.
+
+    Plotly's ``aspectmode="data"`` scales the box so that its *volume* is 1: a flat cloud
+    (the fallback lifting, a person seen from the front) gets a box taller than 2 and runs
+    out of the view. With the longest side 1, the :data:`CAMERAS` frame any cloud.
+    """
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for t in fig.data:
+        if t.type not in ("scatter3d", "mesh3d") or t.x is None or len(t.x) == 0:
+            continue
+        xyz = np.stack([np.asarray(v, dtype=np.float64) for v in (t.x, t.y, t.z)], 1)
+        if np.isfinite(xyz).any():
+            lo = np.fmin(lo, np.nanmin(xyz, 0))
+            hi = np.fmax(hi, np.nanmax(xyz, 0))
+    if not np.isfinite(lo).all():
+        return fig
+    extent = np.maximum(hi - lo, 1e-3)
+    lo, hi = lo - pad * extent.max(), hi + pad * extent.max()
+    ratio = (hi - lo) / (hi - lo).max()
+    fig.update_scenes(aspectmode="manual", aspectratio=dict(x=ratio[0], y=ratio[1], z=ratio[2]),
+                      xaxis_range=[lo[0], hi[0]], yaxis_range=[lo[1], hi[1]],
+                      zaxis_range=[lo[2], hi[2]])
     return fig
+
+
+def module_rgb(trace, module: int) -> tuple[np.ndarray, np.ndarray]:
+    """The photo colours (rgb in [0, 1]) of a module's input (N, 3) and output (M, 3) points,
+    followed through every earlier module's farthest point sampling (``module`` 1..L)."""
+    rgb = trace.points.numpy()[:, 3:6]
+    for m in trace.modules[:module - 1]:
+        if m.sampled_idx is not None:
+            rgb = rgb[m.sampled_idx.numpy()]
+    m = trace.modules[module - 1]
+    return rgb, (rgb[m.sampled_idx.numpy()] if m.sampled_idx is not None else rgb)
 
 
 def cloud_figure(points: np.ndarray, foreground: np.ndarray | None = None,
                  show_background: bool = True, mesh: tuple | None = None,
                  point_size: float = 2.0, camera: str = "front",
-                 title: str | None = None, height: int = 430) -> go.Figure:
+                 title: str | None = None, height: int | None = None) -> go.Figure:
     """The colored cloud (N, 6), true RGB per point.
 
     Args:
@@ -67,6 +118,30 @@ def cloud_figure(points: np.ndarray, foreground: np.ndarray | None = None,
     return _layout(fig, camera, title, height)
 
 
+def query_figure(result, show_background: bool = True, show_mesh: bool = False,
+                 point_size: float = 2.0, camera: str = "front", title: str | None = None,
+                 height: int | None = None) -> go.Figure:
+    """:func:`cloud_figure` of an ``ognet.pipeline.QueryResult``: its cloud, its foreground
+    and (``show_mesh``, photos only) the fitted body mesh."""
+    mesh = None
+    if show_mesh and result.lift is not None:
+        lift = result.lift
+        mesh = (lift.mesh_vertices, lift.mesh_faces, lift.vertex_colors)
+    return cloud_figure(result.cloud, foreground=result.foreground,
+                        show_background=show_background, mesh=mesh, point_size=point_size,
+                        camera=camera, title=title, height=height)
+
+
+def _sphere_outline(centre: np.ndarray, radius: float, steps: int = 48) -> dict:
+    """Three great circles (xy, yz, zx planes) of a sphere as one Scatter3d trace."""
+    t = np.linspace(0, 2 * np.pi, steps + 1)
+    c, s, o = np.cos(t) * radius, np.sin(t) * radius, np.zeros_like(t)
+    gap = np.full((1, 3), np.nan)
+    rings = [np.stack(axes, 1) for axes in ((c, s, o), (o, c, s), (s, o, c))]
+    xyz = np.round(np.concatenate([np.concatenate([r + centre, gap]) for r in rings]), 3)
+    return dict(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2])
+
+
 def _segments(a: np.ndarray, b: np.ndarray) -> dict:
     """Line segments a[i] -> b[i] as one Scatter3d trace (None-separated)."""
     n = len(a)
@@ -78,7 +153,7 @@ def _segments(a: np.ndarray, b: np.ndarray) -> dict:
 
 def layer_figure(trace, module: int, view: str, point: int | None = None,
                  max_edges: int = 1500, point_size: float = 2.5, camera: str = "front",
-                 height: int = 400) -> go.Figure:
+                 height: int | None = None, colours: str = "rgb") -> go.Figure:
     """What OG-Net did at ``module`` (0 = the input cloud, 1..L = omni-scale modules).
 
     Args:
@@ -87,6 +162,8 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
             ``"feature norm"``.
         point: index into the module's *output* points (centre for graphs and groups).
         max_edges: the whole graph is thinned to this many edges for legibility.
+        colours: ``"rgb"``: points in their photo colours (the context faded towards grey so
+            the highlights stand out); ``"grey"``: context points grey.
     """
     points = trace.points.numpy()
     if module == 0:
@@ -98,7 +175,10 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
     fig = go.Figure()
     title = (f"module {module}: {len(in_xyz)} -> {len(out_xyz)} points, "
              f"{m.in_channels} -> {m.out_channels} channels")
-    faded = dict(size=max(point_size, 2.0), color="#c4c4c4")
+    in_rgb, out_rgb = module_rgb(trace, module)
+    faded = dict(size=max(point_size, 2.0),
+                 color=_rgb_strings(0.45 * in_rgb + 0.55 * 0.72) if colours == "rgb"
+                 else "#c4c4c4")
     norms = m.feature_norm.numpy()
 
     if view == "sampled points":
@@ -106,10 +186,9 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
             title += " (no sampling: every point kept)"
         fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded,
                                    name=f"module input ({len(in_xyz)})", hoverinfo="skip"))
-        colours = (_rgb_strings(points[m.sampled_idx.numpy(), 3:6])
-                   if module == 1 and m.sampled_idx is not None else "#ff7f0e")
+        kept = _rgb_strings(out_rgb) if colours == "rgb" else "#ff7f0e"
         fig.add_trace(go.Scatter3d(**_xyz(out_xyz), mode="markers",
-                                   marker=dict(size=point_size * 1.4, color=colours),
+                                   marker=dict(size=point_size * 1.4, color=kept),
                                    name=f"kept by FPS ({len(out_xyz)})"))
     elif view in ("knn graph", "non-local graph"):
         edges = m.knn_edges if view == "knn graph" else m.nonlocal_edges
@@ -137,12 +216,20 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
     elif view == "groups":
         fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded,
                                    name="points", hoverinfo="skip"))
+        if not m.groups:
+            title += " - no multi-scale groups: this module keeps its points"
         for r in sorted(m.groups, reverse=True):
             members = m.groups[r][point].numpy()
+            colour = GROUP_COLOURS.get(r, "#911eb4")
+            radius = m.group_radii.get(r)
             fig.add_trace(go.Scatter3d(**_xyz(in_xyz[members]), mode="markers",
-                                       marker=dict(size=point_size * 2.2,
-                                                   color=GROUP_COLOURS.get(r, "#911eb4")),
+                                       marker=dict(size=point_size * 2.2, color=colour),
                                        name=f"group r = {r}"))
+            if radius:  # ball grouping: the ball the members were chosen in
+                fig.add_trace(go.Scatter3d(**_sphere_outline(out_xyz[point], radius),
+                                           mode="lines", line=dict(width=2, color=colour),
+                                           name=f"ball r = {r}: {radius * 100:.0f} cm",
+                                           hoverinfo="skip"))
         fig.add_trace(go.Scatter3d(**_xyz(out_xyz[[point]]), mode="markers",
                                    marker=dict(size=9, color="black", symbol="diamond"),
                                    name="centre"))
@@ -185,3 +272,22 @@ def landmark_point(lift, cloud: np.ndarray, landmark: str, xyz: np.ndarray) -> i
     col = int(np.clip(round(float(x)), 0, w - 1))
     row = int(np.clip(round(float(y)), 0, h - 1))
     return nearest_point(xyz, cloud[row * w + col, :3])
+
+
+def layer_centre(result, module: int, centre: str, index) -> tuple[int, str]:
+    """The point of ``module``'s output (0: the input cloud) the layer views centre on.
+
+    ``centre`` is a body landmark of :data:`LANDMARKS` (its nearest point) or ``"by index"``
+    (``index``, clipped). Returns ``(point, note)``; the note says which point it is and why
+    the index was used when the query has no landmarks (a cloud file, the fallback lifting).
+    """
+    xyz = (result.trace.points.numpy()[:, :3] if module == 0
+           else result.trace.modules[module - 1].out_xyz.numpy())
+    point, note = None, ""
+    if centre != "by index":
+        point = landmark_point(result.lift, result.cloud, centre, xyz)
+        if point is None:
+            note = "No body landmarks for this query: the centre is chosen by index. "
+    if point is None:
+        point = int(np.clip(int(index or 0), 0, len(xyz) - 1))
+    return point, note + f"centre: point {point} of {len(xyz)}"

@@ -1,0 +1,24 @@
+"""The Lifting tab: the crop with the person mask and 2D skeleton, and how it was lifted."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+import viz
+from ui import text
+
+TITLE, ID = "Lifting", "lifting"
+
+
+def build(ctx) -> None:
+    with gr.Row():
+        overlay = gr.Image(label="mask + 2D skeleton", height=440, interactive=False)
+        notes = gr.Markdown()
+
+    def render(result):
+        lift = result.lift
+        image = (None if lift is None else
+                 viz.lifting_overlay(lift.image, lift.mask, lift.foreground, lift.landmarks_2d))
+        return image, text.lifting_notes(result)
+
+    ctx.on_result(render, [], [overlay, notes])

@@ -1,0 +1,44 @@
+"""Look of the page: the Gradio theme and the CSS.
+
+Sized for a projector: the page spans the window; the 3D views take the window's height less
+the header, the tab bar and their controls (``--plot-h``), so at 1280x720 and 1920x1080 the
+3D view is the largest thing on the page and nothing needs scrolling to be seen. The
+full-screen toggle shows the tabs column alone (``#tabs-column:fullscreen``).
+"""
+
+import gradio as gr
+
+THEME = gr.themes.Soft()
+
+#: Full-screen toggle of the tabs column (a button's ``js``; Esc leaves too).
+FULLSCREEN_JS = """() => {
+  const col = document.querySelector('#tabs-column');
+  if (document.fullscreenElement) document.exitFullscreen(); else col.requestFullscreen();
+}"""
+#: Plots laid out while their tab was hidden get their size when it is shown.
+RESIZE_JS = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 50); }"
+
+CSS = """
+.gradio-container {max-width: none !important; padding: 2px 12px 0 !important}
+#header p {margin: 0 !important; font-size: 0.92em; line-height: 1.35}
+#main-row {--plot-h: max(330px, calc(100vh - 160px))}
+#view-controls {align-items: center; gap: 8px}
+#matches-title p, #query-title p {margin: 0 !important}
+#tabs-column:fullscreen {--plot-h: calc(100vh - 120px); background: var(--body-background-fill);
+  padding: 6px 10px; overflow: auto}
+#plot3d .js-plotly-plot {height: var(--plot-h) !important}
+#layerplot .js-plotly-plot {height: calc(var(--plot-h) - 60px) !important}
+#compare-query .js-plotly-plot, #compare-match .js-plotly-plot
+  {height: calc(var(--plot-h) - 10px) !important}
+.walkthrough-frame {display: block; width: 100%; height: calc(var(--plot-h) + 50px); border: 0}
+#status {min-height: 1.5em}
+#status p {margin: 0 !important}
+#examples img {height: 72px !important; width: 36px !important; object-fit: cover}
+#examples .gallery-item {min-width: 0 !important}
+#examples .container {width: 36px !important; height: 72px !important}
+#matches .grid-container {grid-template-columns: repeat(5, minmax(0, 1fr)) !important;
+  grid-template-rows: none !important; grid-auto-rows: auto !important; gap: 4px !important}
+#matches .thumbnail-item {aspect-ratio: 1 / 2 !important; height: auto !important}
+#matches .caption-label {font-size: 12px !important; padding: 0 3px !important;
+  max-width: 100% !important; opacity: 0.9 !important}
+"""
