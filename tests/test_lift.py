@@ -280,7 +280,7 @@ def test_fallback_fits_mask_box_and_implausible_fits_are_caught(rendered):
     mask = np.zeros(CROP_SIZE, np.float32)
     mask[20:120, 16:48] = 1.0
     fit = lifter._fallback(mask)
-    depth, _, _ = raycast_depth(fit, lifter.faces, CROP_SIZE)
+    depth, *_ = raycast_depth(fit, lifter.faces, CROP_SIZE)
     rows = np.flatnonzero(np.isfinite(depth).any(1))
     assert abs(rows[0] - 20) <= 1 and abs(rows[-1] - 119) <= 1
     assert _plausible(fit, CROP_SIZE)

@@ -32,6 +32,9 @@ class LiftResult:
         landmarks_3d: (33, 3) MediaPipe world landmarks (y up, z to the camera) or None.
         method: ``"pose"`` or ``"fallback"``; message: how the cloud was obtained.
         timings: seconds per stage (decode, pose, fit, raycast, colors).
+        parts: (8192,) int8 body part of each point (index into ``ognet.body.PART_NAMES``,
+            from the skinning of the mesh vertex nearest to the pixel's ray hit), -1 for the
+            background (the points off the body).
     """
 
     points: np.ndarray
@@ -47,6 +50,7 @@ class LiftResult:
     method: str
     message: str
     timings: dict[str, float] = field(default_factory=dict)
+    parts: np.ndarray | None = None
 
 
 class Lifter:
@@ -57,9 +61,10 @@ class Lifter:
     """
 
     def __init__(self, body_model_dir: str | None = None):
-        from ognet.body import load_body_model
+        from ognet.body import load_body_model, vertex_parts
 
         self.body = load_body_model(body_model_dir)
+        self.vertex_parts = vertex_parts(self.body).astype(np.int8)
         self.poser = BodyPoser(self.body)
         self.faces = self.poser.faces
         self.pose = PoseEstimator()
@@ -93,12 +98,12 @@ class Lifter:
         timings["fit"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        depth, zbuffer, verts_px = raycast_depth(fit, self.faces, CROP_SIZE)
+        depth, zbuffer, verts_px, hit_vertex = raycast_depth(fit, self.faces, CROP_SIZE)
         if method == "pose" and np.isfinite(depth).sum() < MIN_BODY_PIXELS:
             fit, method = self._fallback(mask), "fallback"
             message = ("MediaPipe's pose covered almost no pixel: an upright walking body was "
                        "fitted to the " + ("person mask." if _usable_mask(mask) else "crop box."))
-            depth, zbuffer, verts_px = raycast_depth(fit, self.faces, CROP_SIZE)
+            depth, zbuffer, verts_px, hit_vertex = raycast_depth(fit, self.faces, CROP_SIZE)
         timings["raycast"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -115,7 +120,9 @@ class Lifter:
             vertex_colors=colors, vertex_visible=visible,
             landmarks_2d=None if pose is None else pose.image,
             landmarks_3d=None if pose is None else pose.world,
-            method=method, message=message, timings=timings)
+            method=method, message=message, timings=timings,
+            parts=np.where(hit_vertex >= 0, self.vertex_parts[hit_vertex], -1).astype(
+                np.int8).reshape(-1))
 
 
     def _fallback(self, mask: np.ndarray | None) -> BodyFit:

@@ -21,6 +21,9 @@ def raycast_depth(fit: BodyFit, faces: np.ndarray, hw: tuple[int, int]):
     Returns:
         depth: (H, W) float32 metres along +z (towards the camera), NaN where no hit.
         zbuffer_pixels: the same in pixel units (for vertex visibility).
+        verts_px: (V, 3) the mesh in pixel units.
+        hit_vertex: (H, W) int64, the vertex of the hit triangle nearest to the hit (its
+            largest barycentric weight), -1 where no hit; its body part is the pixel's.
     """
     h, w = hw
     s, (tu, tv) = fit.scale, fit.offset
@@ -32,9 +35,21 @@ def raycast_depth(fit: BodyFit, faces: np.ndarray, hw: tuple[int, int]):
     v, u = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
     rays = np.stack([u, v, np.full_like(u, top), np.zeros_like(u), np.zeros_like(u),
                      -np.ones_like(u)], axis=-1).reshape(-1, 6)
-    t_hit = scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy().reshape(h, w)
+    hits = scene.cast_rays(o3d.core.Tensor(rays))
+    t_hit = hits["t_hit"].numpy().reshape(h, w)
     z_pixels = np.where(np.isfinite(t_hit), top - t_hit, np.nan).astype(np.float32)
-    return z_pixels / s, z_pixels, verts
+    return z_pixels / s, z_pixels, verts, _nearest_corner(hits, faces, np.isfinite(t_hit))
+
+
+def _nearest_corner(hits: dict, faces: np.ndarray, hit: np.ndarray) -> np.ndarray:
+    """(H, W) vertex id nearest to each ray's hit, -1 where none. Open3D's hit point is
+    ``(1 - u - v) * a + u * b + v * c`` for the triangle's corners ``(a, b, c)``."""
+    tri = hits["primitive_ids"].numpy().reshape(hit.shape).astype(np.int64)
+    uv = hits["primitive_uvs"].numpy().reshape(*hit.shape, 2)
+    weights = np.stack([1.0 - uv[..., 0] - uv[..., 1], uv[..., 0], uv[..., 1]], axis=-1)
+    corner = weights.argmax(axis=-1)
+    vertex = np.take_along_axis(faces[np.where(hit, tri, 0)], corner[..., None], -1)[..., 0]
+    return np.where(hit, vertex, -1).astype(np.int64)
 
 
 def pixel_points(fit: BodyFit, depth: np.ndarray, rgb: np.ndarray):
