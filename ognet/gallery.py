@@ -2,19 +2,26 @@
 
 Stored per item: the L2-normalised feature (float16 on disk), pid, camid, the source image
 path, the prepared cloud path (the cloud itself is not stored) and a 128x64 JPEG thumbnail
-(so an app can show matches without the dataset). ``search`` is exact cosine top-k: a matrix
-product with the features in chunks, on the device where the features are.
+(so an app can show matches without the dataset). ``search`` is cosine top-k through one of
+two backends:
+
+- ``backend="exact"`` (default): a torch matrix product with the features in chunks, on the
+  device where the features are.
+- ``backend="faiss"``: a FAISS index (``ognet.faiss_search``): ``faiss_index="Flat"``
+  (``IndexFlatIP``, exact, the same top-k) or an approximate one for millions of items, such
+  as ``"IVF4096,PQ64"`` with ``faiss_params="nprobe=32"`` (see BENCHMARKS.md for recall
+  and latency).
 
 On disk (format version 1) an index is one safetensors file (``index.safetensors`` inside the
 folder given to :meth:`GalleryIndex.save`, or the ``.safetensors`` path itself): tensors
 ``features`` (N, D) float16, ``pids`` / ``camids`` (N,) int64, ``thumb_bytes`` (T,) uint8 (all
 JPEGs concatenated), ``thumb_offsets`` (N + 1,) int64, and a JSON string in the header
 metadata (``ognet_gallery``) with the version, paths and provenance. No pickle anywhere; the
-file is written to a temporary name and renamed.
-
-Past one machine (tens of millions of items, or many writers), put the features in FAISS
-(``IndexFlatIP`` / IVF-PQ) or a vector database and keep this class as the front: only
-:meth:`GalleryIndex.search` needs to change, returning the same ``SearchResult``.
+file is written to a temporary name and renamed. A FAISS-backed index also stores its backend
+(``search``: backend, index spec, parameters) in the header and, for a trained index, FAISS's
+serialisation as ``faiss_index`` (uint8); the float16 features are always kept, so an index
+saved with FAISS still loads and searches (exactly, with torch) where FAISS is not
+installed, with a :class:`FaissFallbackWarning`. Files without ``search`` are exact.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,9 +48,17 @@ class GalleryError(RuntimeError):
     """A gallery index file is missing, corrupted or of an unknown version."""
 
 
+class FaissFallbackWarning(UserWarning):
+    """A gallery saved with a FAISS backend was loaded without FAISS: searched exactly."""
+
+
+BACKENDS = ("exact", "faiss")
+
+
 class SearchResult(NamedTuple):
     """Top-k matches: ``indices`` (Q, k) int64, ``similarities`` (Q, k) float32 cosine,
-    ``pids`` (Q, k) int64; ``(k,)`` each for a single ``(D,)`` query."""
+    ``pids`` (Q, k) int64; ``(k,)`` each for a single ``(D,)`` query. An approximate FAISS
+    index may find fewer than k: the rest are index -1, pid -1, similarity -inf."""
 
     indices: np.ndarray
     similarities: np.ndarray
@@ -88,7 +104,13 @@ def thumbnail_for(item, size: tuple[int, int] = THUMB_SIZE) -> bytes:
 
 
 class GalleryIndex:
-    """Gallery features + metadata with exact cosine top-k search.
+    """Gallery features + metadata with cosine top-k search (exact torch product, or FAISS).
+
+    Args (besides the attributes below):
+        backend: ``"exact"`` (torch) or ``"faiss"``.
+        faiss_index: FAISS index factory string for ``backend="faiss"`` (``"Flat"``: exact).
+        faiss_params: FAISS search parameters (``"nprobe=32"``, ``"efSearch=128"``).
+        train_size: rows (a random subsample) an IVF / PQ index is trained on.
 
     Attributes:
         features: (N, D) torch tensor, float16 (the storage type); L2-normalised rows.
@@ -96,10 +118,12 @@ class GalleryIndex:
         image_paths, cloud_paths: (N,) lists of str ("" when unknown).
         thumbnails: (N,) list of JPEG bytes (``b""`` when none).
         meta: provenance (checkpoint, dataset, created) saved with the index.
+        backend, faiss_index, faiss_params: the search backend in use.
     """
 
     def __init__(self, features, pids, camids, image_paths=None, cloud_paths=None,
-                 thumbnails=None, meta: dict | None = None):
+                 thumbnails=None, meta: dict | None = None, backend: str = "exact",
+                 faiss_index: str = "Flat", faiss_params: str = "", train_size: int = 200_000):
         feats = torch.as_tensor(np.asarray(features) if not torch.is_tensor(features)
                                 else features)
         if feats.dim() != 2:
@@ -118,6 +142,9 @@ class GalleryIndex:
                 raise ValueError(f"{name} has {len(seq)} entries for {n} features")
         self.meta = dict(meta or {})
         self._compute: torch.Tensor | None = None
+        self.backend, self.faiss_index, self.faiss_params = "exact", "", ""
+        self._faiss = None
+        self.set_backend(backend, faiss_index, faiss_params, train_size)
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -130,6 +157,30 @@ class GalleryIndex:
     def device(self) -> torch.device:
         return self.features.device
 
+    def set_backend(self, backend: str, faiss_index: str = "Flat", faiss_params: str = "",
+                    train_size: int = 200_000, _faiss=None) -> GalleryIndex:
+        """Search with ``backend`` from now on; builds (and trains) the FAISS index here.
+
+        Raises ``ValueError`` for an unknown backend and ``ognet.faiss_search.FaissMissing``
+        when FAISS is asked for but not installed. Returns self.
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "exact":
+            self.backend, self.faiss_index, self.faiss_params, self._faiss = "exact", "", "", None
+            return self
+        from ognet import faiss_search
+
+        if _faiss is None:
+            feats = self.features.cpu()
+            chunks = (feats[s:s + 262144] for s in range(0, len(feats), 262144))
+            _faiss = faiss_search.build_index(
+                chunks, self.dim, faiss_index, params=faiss_params,
+                train_sample=lambda: faiss_search.sample_rows(feats.numpy(), train_size))
+        self.backend, self.faiss_index, self.faiss_params = "faiss", faiss_index, faiss_params
+        self._faiss = _faiss
+        return self
+
     def to(self, device: str | torch.device) -> GalleryIndex:
         """Move the features (and the search cache) to ``device``; returns self."""
         self.features = self.features.to(device)
@@ -140,14 +191,16 @@ class GalleryIndex:
     @classmethod
     def build(cls, model: torch.nn.Module, dataset, batch_size: int = 64,
               device: str | torch.device | None = None, thumbnails: bool = True,
-              workers: int = 0, progress: bool = True, meta: dict | None = None
-              ) -> GalleryIndex:
+              workers: int = 0, progress: bool = True, meta: dict | None = None,
+              **backend) -> GalleryIndex:
         """Extract features of every item of a ``PointCloudDataset`` with ``model.extract``.
 
         Args:
             model: a trained OG-Net (put in eval mode here).
             dataset: ``ognet.data.PointCloudDataset`` in evaluation mode (``train=False``).
             thumbnails: make a JPEG thumbnail per item (from its image, else its cloud).
+            backend: ``backend=``, ``faiss_index=``, ``faiss_params=``, ``train_size=`` of
+                the constructor.
         """
         from tqdm import tqdm
 
@@ -167,7 +220,7 @@ class GalleryIndex:
                 "num_points": int(getattr(dataset, "num_points", 0)), **(meta or {})}
         return cls(feats, [it.pid for it in items], [it.camid for it in items],
                    [it.image_path for it in items], [it.cloud_path for it in items], thumbs,
-                   meta=info)
+                   meta=info, **backend)
 
     # ------------------------------------------------------------------ search
     def _compute_features(self) -> torch.Tensor:
@@ -180,11 +233,12 @@ class GalleryIndex:
 
     @torch.no_grad()
     def search(self, query, k: int = 5, chunk_size: int = 262144) -> SearchResult:
-        """Exact cosine top-k of ``query`` (Q, D) or (D,) (normalised here) over the gallery.
+        """Cosine top-k of ``query`` (Q, D) or (D,) (normalised here) over the gallery.
 
-        Gallery rows are scanned in chunks of ``chunk_size``; the per-chunk top-k are merged.
-        Returns a :class:`SearchResult` of numpy arrays, (Q, k) or (k,) for a 1-D query;
-        ``k`` is capped at the gallery size.
+        Exact backend: gallery rows are scanned in chunks of ``chunk_size``; the per-chunk
+        top-k are merged. FAISS backend: one ``index.search``. Returns a
+        :class:`SearchResult` of numpy arrays, (Q, k) or (k,) for a 1-D query; ``k`` is
+        capped at the gallery size.
         """
         q = torch.as_tensor(np.asarray(query) if not torch.is_tensor(query) else query)
         single = q.dim() == 1
@@ -195,6 +249,16 @@ class GalleryIndex:
         if len(self) == 0:
             raise ValueError("the gallery is empty")
         k = min(k, len(self))
+        if self._faiss is not None:
+            from ognet import faiss_search
+
+            qn = torch.nn.functional.normalize(q.float(), dim=1)
+            sim, idx = faiss_search.search(self._faiss, qn, k)
+            sim[idx < 0] = -np.inf
+            pid = np.where(idx < 0, -1, self.pids[np.maximum(idx, 0)])
+            if single:
+                return SearchResult(idx[0], sim[0], pid[0])
+            return SearchResult(idx, sim, pid)
         feats = self._compute_features()
         q = torch.nn.functional.normalize(q.to(self.device, torch.float32), dim=1).to(
             feats.dtype)
@@ -246,9 +310,15 @@ class GalleryIndex:
                   "pids": self.pids, "camids": self.camids,
                   "thumb_bytes": blob if len(blob) else np.zeros(0, dtype=np.uint8),
                   "thumb_offsets": offsets}
+        if self.backend == "faiss" and self.faiss_index != "Flat":  # Flat: rebuilt on load
+            from ognet import faiss_search
+
+            arrays["faiss_index"] = faiss_search.serialize(self._faiss)
         header = {"format": FORMAT, "version": VERSION, "count": len(self), "dim": self.dim,
                   "thumb_size": list(THUMB_SIZE), "image_paths": self.image_paths,
-                  "cloud_paths": self.cloud_paths, "meta": self.meta}
+                  "cloud_paths": self.cloud_paths, "meta": self.meta,
+                  "search": {"backend": self.backend, "faiss_index": self.faiss_index,
+                             "faiss_params": self.faiss_params}}
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)
         try:
@@ -261,7 +331,11 @@ class GalleryIndex:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> GalleryIndex:
-        """Read an index written by :meth:`save` (folder or file); features go to ``device``."""
+        """Read an index written by :meth:`save` (folder or file); features go to ``device``.
+
+        A FAISS-backed index is restored with its backend; without FAISS installed it
+        searches exactly (torch) and warns with :class:`FaissFallbackWarning`.
+        """
         from safetensors import SafetensorError, safe_open
 
         file = cls._file(path)
@@ -283,4 +357,25 @@ class GalleryIndex:
         thumbs = [blob[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
         index = cls(torch.from_numpy(arrays["features"]), arrays["pids"], arrays["camids"],
                     header["image_paths"], header["cloud_paths"], thumbs, meta=header["meta"])
+        search = header.get("search") or {"backend": "exact"}
+        if search.get("backend") == "faiss":
+            from ognet import faiss_search
+
+            spec, params = search.get("faiss_index", "Flat"), search.get("faiss_params", "")
+            try:
+                trained = None
+                if "faiss_index" in arrays:
+                    trained = faiss_search.deserialize(arrays["faiss_index"], params)
+                    if trained.ntotal != len(index):
+                        raise GalleryError(f"{file}: the FAISS index holds {trained.ntotal} "
+                                           f"vectors for {len(index)} items")
+                index.set_backend("faiss", spec, params, _faiss=trained)
+            except (RuntimeError, ValueError) as exc:  # FAISS's own errors are RuntimeError
+                if isinstance(exc, GalleryError):
+                    raise
+                raise GalleryError(f"{file}: unusable FAISS index {spec!r} ({exc})") from None
+            except faiss_search.FaissMissing as exc:
+                warnings.warn(f"{file}: saved with the FAISS index {spec!r}, but {exc}; "
+                              "searching exactly with torch instead", FaissFallbackWarning,
+                              stacklevel=2)
         return index.to(device)

@@ -1,4 +1,5 @@
-"""GalleryIndex: exact search against numpy, float16 storage, save/load round trip, errors."""
+"""GalleryIndex: exact search against numpy, float16 storage, save/load round trip, errors;
+the FAISS backend (exact Flat, approximate IVF recall, storage, fallback without FAISS)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ognet.gallery import GalleryError, GalleryIndex, encode_thumbnail
+from ognet.faiss_search import FaissMissing
+from ognet.gallery import FaissFallbackWarning, GalleryError, GalleryIndex, encode_thumbnail
 
 
 def random_index(n=500, d=32, seed=0, thumbs=False):
@@ -87,3 +89,113 @@ def test_load_errors(tmp_path):
 def test_mismatched_lengths_are_rejected():
     with pytest.raises(ValueError, match="pids"):
         GalleryIndex(np.zeros((3, 4)), [1, 2], [0, 0, 0])
+
+
+# ---------------------------------------------------------------- FAISS backend
+def clustered(n=4000, d=32, ids=200, seed=0, ids_only=False):
+    """Unit features in ``ids`` identity clusters (as re-id features are), and queries; or
+    the identity of each feature."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(ids, d))
+    identity = rng.integers(0, ids, n)
+    if ids_only:
+        return identity
+    f = centres[identity] + 0.5 * rng.normal(size=(n, d))
+    q = centres[rng.integers(0, ids, 50)] + 0.5 * rng.normal(size=(50, d))
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    return f.astype(np.float32), q.astype(np.float32)
+
+
+def test_faiss_flat_returns_the_exact_top_k():
+    index = random_index()
+    q = np.random.default_rng(1).normal(size=(7, 32)).astype(np.float32)
+    exact = index.search(q, k=5)
+    flat = random_index().set_backend("faiss", "Flat")
+    assert flat.backend == "faiss" and flat.faiss_index == "Flat"
+    res = flat.search(q, k=5)
+    np.testing.assert_array_equal(res.indices, exact.indices)
+    np.testing.assert_allclose(res.similarities, exact.similarities, atol=1e-5)
+    np.testing.assert_array_equal(res.pids, exact.pids)
+    one = flat.search(torch.from_numpy(q[0]), k=3)
+    np.testing.assert_array_equal(one.indices, exact.indices[0, :3])
+    assert flat.search(q, k=10_000).indices.shape == (7, 500)
+
+
+def test_faiss_approximate_indexes_recall():
+    f, q = clustered()
+    exact = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f))).search(q, k=5).indices
+    # IVF scanning every cell is exhaustive: exactly the same top-5
+    ivf = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f)), backend="faiss",
+                       faiss_index="IVF16,Flat", faiss_params="nprobe=16")
+    np.testing.assert_array_equal(ivf.search(q, k=5).indices, exact)
+    # compressed (4 bytes instead of 64 per vector; small codes keep training short), a
+    # quarter of the cells scanned
+    pq = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f)), backend="faiss",
+                      faiss_index="IVF16,PQ8x4", faiss_params="nprobe=4", train_size=3000)
+    found = pq.search(q, k=5).indices
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(found, exact, strict=True)])
+    assert 0.2 < recall < 1.0, recall          # approximate: not the same five items...
+    ids = clustered(ids_only=True)             # ...but the same identities on top
+    same_identity = ids[found[:, 0]] == ids[exact[:, 0]]
+    assert same_identity.mean() >= 0.9, same_identity.mean()
+
+
+def test_faiss_too_few_candidates_are_marked():
+    f, q = clustered(n=300)
+    index = GalleryIndex(f, np.arange(300), np.zeros(300), backend="faiss",
+                         faiss_index="IVF16,Flat", faiss_params="nprobe=1")
+    res = index.search(q, k=100)              # one cell of ~19 items cannot give 100
+    missing = res.indices < 0
+    assert missing.any() and (~missing).any()
+    assert (res.pids[missing] == -1).all() and np.isneginf(res.similarities[missing]).all()
+    assert (res.pids[~missing] == res.indices[~missing]).all()
+
+
+def test_faiss_save_load_and_exact_fallback_without_faiss(tmp_path, monkeypatch):
+    f, q = clustered()
+    index = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f)), backend="faiss",
+                         faiss_index="IVF16,PQ8x4", faiss_params="nprobe=4", train_size=3000)
+    before = index.search(q, k=5)
+    index.save(tmp_path / "g")
+    loaded = GalleryIndex.load(tmp_path / "g")     # the trained index itself is stored
+    assert (loaded.backend, loaded.faiss_index, loaded.faiss_params) == \
+        ("faiss", "IVF16,PQ8x4", "nprobe=4")
+    after = loaded.search(q, k=5)
+    np.testing.assert_array_equal(after.indices, before.indices)
+    np.testing.assert_array_equal(after.similarities, before.similarities)
+
+    monkeypatch.setitem(__import__("sys").modules, "faiss", None)   # `import faiss` fails
+    with pytest.warns(FaissFallbackWarning, match="IVF16,PQ8x4.*searching exactly"):
+        fallback = GalleryIndex.load(tmp_path / "g")
+    assert fallback.backend == "exact"
+    exact = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f))).search(q, k=5)
+    np.testing.assert_array_equal(fallback.search(q, k=5).indices, exact.indices)
+    with pytest.raises(FaissMissing, match="pip install faiss-cpu"):
+        random_index().set_backend("faiss")
+
+
+def test_faiss_bad_arguments():
+    with pytest.raises(ValueError, match="backend must be"):
+        random_index().set_backend("annoy")
+    with pytest.raises(ValueError, match="cannot build the index 'IVF16,Bogus7'"):
+        random_index().set_backend("faiss", "IVF16,Bogus7")
+
+
+def test_index_command_reindexes_with_faiss(tmp_path, capsys):
+    from ognet.cli import main
+
+    f, q = clustered()
+    GalleryIndex(f, np.arange(len(f)), np.zeros(len(f))).save(tmp_path / "exact")
+    assert main(["index", "--reindex", str(tmp_path / "exact"), "--out", str(tmp_path / "ivf"),
+                 "--backend", "faiss", "--faiss-index", "IVF16,Flat",
+                 "--faiss-params", "nprobe=16"]) == 0
+    assert "FAISS IVF16,Flat, nprobe=16" in capsys.readouterr().out
+    ivf = GalleryIndex.load(tmp_path / "ivf")
+    assert ivf.backend == "faiss" and len(ivf) == len(f)
+    np.testing.assert_array_equal(ivf.search(q, k=5).indices,
+                                  GalleryIndex.load(tmp_path / "exact").search(q, k=5).indices)
+    assert main(["index", "--reindex", str(tmp_path / "exact"), "--out", str(tmp_path / "x"),
+                 "--backend", "faiss", "--faiss-index", "Nonsense"]) == 2
+    assert "error: FAISS cannot build" in capsys.readouterr().out
+    assert main(["index", "--out", str(tmp_path / "x")]) == 2
+    assert "--checkpoint and --data" in capsys.readouterr().out

@@ -1,0 +1,111 @@
+"""FAISS behind :class:`ognet.gallery.GalleryIndex`: building, saving and searching an index.
+
+``GalleryIndex(..., backend="faiss", faiss_index=SPEC)`` puts its features into a FAISS index
+built from SPEC, a FAISS *index factory* string, with the inner-product metric (the features
+are unit vectors, so inner product = cosine similarity):
+
+- ``"Flat"`` — ``IndexFlatIP``: exact; the same top-k as the torch search (float32 copy of
+  the float16 features, 4 bytes per value).
+- ``"IVF{nlist},PQ{m}"`` — inverted file over ``nlist`` k-means cells, vectors compressed by
+  product quantisation to ``m`` bytes (512-d float16 = 1024 bytes -> 64 bytes with ``PQ64``).
+  Approximate: a query scans the ``nprobe`` nearest cells (search parameter ``"nprobe=32"``).
+  Trained on a random subsample of ``train_size`` rows (k-means cost grows with the sample).
+- ``"HNSW{M}"`` — a graph over the full float32 vectors: fast and accurate, but no smaller
+  than ``Flat`` and slow to build; parameter ``"efSearch=128"``.
+
+Search parameters are FAISS ``ParameterSpace`` strings (``"nprobe=32"``,
+``"efSearch=128"``). A trained index is stored with the gallery as FAISS's own binary
+serialisation (``faiss.serialize_index``, a uint8 array; no pickle); ``Flat`` is rebuilt from
+the stored features instead. FAISS is optional: :func:`import_faiss` raises
+:class:`FaissMissing` when it is not installed, and the gallery falls back to its exact torch
+search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+#: The exact index, and the default of ``backend="faiss"``.
+EXACT_SPEC = "Flat"
+
+
+class FaissMissing(ImportError):
+    """The ``faiss`` package (``pip install faiss-cpu``) is not installed."""
+
+
+def import_faiss():
+    """The ``faiss`` module, or :class:`FaissMissing` with the install command."""
+    try:
+        import faiss
+    except ImportError as exc:
+        raise FaissMissing(f"faiss is not installed ({exc}); pip install faiss-cpu") from None
+    return faiss
+
+
+def _rows(x) -> np.ndarray:
+    """(n, d) float32 C-contiguous array, as FAISS wants it."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().float().numpy()
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+
+
+def build_index(chunks: Iterable, dim: int, spec: str = EXACT_SPEC,
+                train_sample: Callable[[], np.ndarray] | None = None, params: str = ""):
+    """A FAISS inner-product index over the rows of ``chunks`` (iterable of (n_i, dim) arrays
+    or tensors, added in order, so row ``j`` overall gets id ``j``).
+
+    ``train_sample``: returns the (t, dim) rows an index that needs training (IVF, PQ) is
+    trained on (called only for such specs). ``params``: search parameters set on the result.
+    Raises ``ValueError`` for a spec FAISS does not understand.
+    """
+    faiss = import_faiss()
+    try:
+        index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise ValueError(f"FAISS cannot build the index {spec!r} for {dim}-d vectors: "
+                         f"{str(exc).strip().splitlines()[-1]}") from None
+    if not index.is_trained:
+        sample = train_sample() if train_sample is not None else None
+        if sample is None or len(sample) == 0:
+            raise ValueError(f"FAISS index {spec!r} needs training rows")
+        index.train(_rows(sample))
+    for chunk in chunks:
+        index.add(_rows(chunk))
+    set_params(index, params)
+    return index
+
+
+def set_params(index, params: str) -> None:
+    """Apply search parameters such as ``"nprobe=32"`` or ``"efSearch=128"`` (``""``: none)."""
+    if params:
+        import_faiss().ParameterSpace().set_index_parameters(index, params)
+
+
+def search(index, queries, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, D) unit queries -> ``(similarities, indices)``, both (Q, k), best first; an
+    approximate index may return fewer than ``k`` hits for a query, padded with index -1."""
+    sims, idx = index.search(_rows(queries), k)
+    return sims.astype(np.float32), idx.astype(np.int64)
+
+
+def serialize(index) -> np.ndarray:
+    """The index as FAISS's binary format in a uint8 array."""
+    return np.asarray(import_faiss().serialize_index(index), dtype=np.uint8)
+
+
+def deserialize(blob: np.ndarray, params: str = ""):
+    """Inverse of :func:`serialize`, with search ``params`` set."""
+    index = import_faiss().deserialize_index(np.ascontiguousarray(blob, dtype=np.uint8))
+    set_params(index, params)
+    return index
+
+
+def sample_rows(features, size: int, seed: int = 0) -> np.ndarray:
+    """At most ``size`` rows of (N, D) ``features`` drawn without replacement, in order."""
+    n = len(features)
+    if n <= size:
+        return _rows(features)
+    pick = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+    return _rows(features[pick])
