@@ -131,7 +131,7 @@ def test_faiss_approximate_indexes_recall():
     # compressed (4 bytes instead of 64 per vector; small codes keep training short), a
     # quarter of the cells scanned
     pq = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f)), backend="faiss",
-                      faiss_index="IVF16,PQ8x4", faiss_params="nprobe=4", train_size=3000)
+                      faiss_index="IVF16,PQ8x4np", faiss_params="nprobe=4", train_size=3000)
     found = pq.search(q, k=5).indices
     recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(found, exact, strict=True)])
     assert 0.2 < recall < 1.0, recall          # approximate: not the same five items...
@@ -154,18 +154,18 @@ def test_faiss_too_few_candidates_are_marked():
 def test_faiss_save_load_and_exact_fallback_without_faiss(tmp_path, monkeypatch):
     f, q = clustered()
     index = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f)), backend="faiss",
-                         faiss_index="IVF16,PQ8x4", faiss_params="nprobe=4", train_size=3000)
+                         faiss_index="IVF16,PQ8x4np", faiss_params="nprobe=4", train_size=3000)
     before = index.search(q, k=5)
     index.save(tmp_path / "g")
     loaded = GalleryIndex.load(tmp_path / "g")     # the trained index itself is stored
     assert (loaded.backend, loaded.faiss_index, loaded.faiss_params) == \
-        ("faiss", "IVF16,PQ8x4", "nprobe=4")
+        ("faiss", "IVF16,PQ8x4np", "nprobe=4")
     after = loaded.search(q, k=5)
     np.testing.assert_array_equal(after.indices, before.indices)
     np.testing.assert_array_equal(after.similarities, before.similarities)
 
     monkeypatch.setitem(__import__("sys").modules, "faiss", None)   # `import faiss` fails
-    with pytest.warns(FaissFallbackWarning, match="IVF16,PQ8x4.*searching exactly"):
+    with pytest.warns(FaissFallbackWarning, match="IVF16,PQ8x4np.*searching exactly"):
         fallback = GalleryIndex.load(tmp_path / "g")
     assert fallback.backend == "exact"
     exact = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f))).search(q, k=5)
