@@ -9,8 +9,9 @@ two backends:
   device where the features are.
 - ``backend="faiss"``: a FAISS index (``ognet.faiss_search``): ``faiss_index="Flat"``
   (``IndexFlatIP``, exact, the same top-k) or an approximate one for millions of items, such
-  as ``"IVF4096,PQ64"`` with ``faiss_params="nprobe=32"`` (see BENCHMARKS.md for recall
-  and latency).
+  as ``"IVF1024,PQ64np"`` with ``faiss_params="nprobe=32"`` (see BENCHMARKS.md for recall
+  and latency). ``rerank=R`` re-scores the approximate index's best R by the exact cosine on
+  the stored float16 features and keeps the top k (the compressed codes only shortlist).
 
 On disk (format version 1) an index is one safetensors file (``index.safetensors`` inside the
 folder given to :meth:`GalleryIndex.save`, or the ``.safetensors`` path itself): tensors
@@ -111,6 +112,8 @@ class GalleryIndex:
         faiss_index: FAISS index factory string for ``backend="faiss"`` (``"Flat"``: exact).
         faiss_params: FAISS search parameters (``"nprobe=32"``, ``"efSearch=128"``).
         train_size: rows (a random subsample) an IVF / PQ index is trained on.
+        rerank: with FAISS, re-score its best ``rerank`` candidates by the exact cosine on
+            the stored features (0: FAISS's own scores; for compressed indexes).
 
     Attributes:
         features: (N, D) torch tensor, float16 (the storage type); L2-normalised rows.
@@ -118,12 +121,13 @@ class GalleryIndex:
         image_paths, cloud_paths: (N,) lists of str ("" when unknown).
         thumbnails: (N,) list of JPEG bytes (``b""`` when none).
         meta: provenance (checkpoint, dataset, created) saved with the index.
-        backend, faiss_index, faiss_params: the search backend in use.
+        backend, faiss_index, faiss_params, rerank: the search backend in use.
     """
 
     def __init__(self, features, pids, camids, image_paths=None, cloud_paths=None,
                  thumbnails=None, meta: dict | None = None, backend: str = "exact",
-                 faiss_index: str = "Flat", faiss_params: str = "", train_size: int = 200_000):
+                 faiss_index: str = "Flat", faiss_params: str = "", train_size: int = 200_000,
+                 rerank: int = 0):
         feats = torch.as_tensor(np.asarray(features) if not torch.is_tensor(features)
                                 else features)
         if feats.dim() != 2:
@@ -142,9 +146,9 @@ class GalleryIndex:
                 raise ValueError(f"{name} has {len(seq)} entries for {n} features")
         self.meta = dict(meta or {})
         self._compute: torch.Tensor | None = None
-        self.backend, self.faiss_index, self.faiss_params = "exact", "", ""
+        self.backend, self.faiss_index, self.faiss_params, self.rerank = "exact", "", "", 0
         self._faiss = None
-        self.set_backend(backend, faiss_index, faiss_params, train_size)
+        self.set_backend(backend, faiss_index, faiss_params, train_size, rerank)
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -158,7 +162,8 @@ class GalleryIndex:
         return self.features.device
 
     def set_backend(self, backend: str, faiss_index: str = "Flat", faiss_params: str = "",
-                    train_size: int = 200_000, _faiss=None) -> GalleryIndex:
+                    train_size: int = 200_000, rerank: int = 0, _faiss=None
+                    ) -> GalleryIndex:
         """Search with ``backend`` from now on; builds (and trains) the FAISS index here.
 
         Raises ``ValueError`` for an unknown backend and ``ognet.faiss_search.FaissMissing``
@@ -168,7 +173,10 @@ class GalleryIndex:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if backend == "exact":
             self.backend, self.faiss_index, self.faiss_params, self._faiss = "exact", "", "", None
+            self.rerank = 0
             return self
+        if rerank < 0:
+            raise ValueError(f"rerank must be >= 0, got {rerank}")
         from ognet import faiss_search
 
         if _faiss is None:
@@ -178,7 +186,7 @@ class GalleryIndex:
                 chunks, self.dim, faiss_index, params=faiss_params,
                 train_sample=lambda: faiss_search.sample_rows(feats.numpy(), train_size))
         self.backend, self.faiss_index, self.faiss_params = "faiss", faiss_index, faiss_params
-        self._faiss = _faiss
+        self._faiss, self.rerank = _faiss, int(rerank)
         return self
 
     def to(self, device: str | torch.device) -> GalleryIndex:
@@ -253,8 +261,15 @@ class GalleryIndex:
             from ognet import faiss_search
 
             qn = torch.nn.functional.normalize(q.float(), dim=1)
-            sim, idx = faiss_search.search(self._faiss, qn, k)
+            sim, idx = faiss_search.search(self._faiss, qn, max(k, min(self.rerank, len(self))))
             sim[idx < 0] = -np.inf
+            if self.rerank:        # exact cosine of the shortlist: (Q, R, D) x (Q, D)
+                cand = self.features.cpu()[torch.from_numpy(np.maximum(idx, 0))].float()
+                exact = torch.einsum("qrd,qd->qr", cand, qn.cpu()).numpy()
+                exact[idx < 0] = -np.inf
+                order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+                sim = np.take_along_axis(exact, order, 1)
+                idx = np.take_along_axis(idx, order, 1)
             pid = np.where(idx < 0, -1, self.pids[np.maximum(idx, 0)])
             if single:
                 return SearchResult(idx[0], sim[0], pid[0])
@@ -318,7 +333,7 @@ class GalleryIndex:
                   "thumb_size": list(THUMB_SIZE), "image_paths": self.image_paths,
                   "cloud_paths": self.cloud_paths, "meta": self.meta,
                   "search": {"backend": self.backend, "faiss_index": self.faiss_index,
-                             "faiss_params": self.faiss_params}}
+                             "faiss_params": self.faiss_params, "rerank": self.rerank}}
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)
         try:
@@ -369,7 +384,8 @@ class GalleryIndex:
                     if trained.ntotal != len(index):
                         raise GalleryError(f"{file}: the FAISS index holds {trained.ntotal} "
                                            f"vectors for {len(index)} items")
-                index.set_backend("faiss", spec, params, _faiss=trained)
+                index.set_backend("faiss", spec, params, rerank=int(search.get("rerank", 0)),
+                                  _faiss=trained)
             except (RuntimeError, ValueError) as exc:  # FAISS's own errors are RuntimeError
                 if isinstance(exc, GalleryError):
                     raise

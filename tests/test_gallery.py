@@ -138,6 +138,17 @@ def test_faiss_approximate_indexes_recall():
     ids = clustered(ids_only=True)             # ...but the same identities on top
     same_identity = ids[found[:, 0]] == ids[exact[:, 0]]
     assert same_identity.mean() >= 0.9, same_identity.mean()
+    # re-ranking its best 50 by the exact cosine on the stored features: the exact top-5
+    # (wherever they are among the 50) in the exact order and with the exact similarities
+    pq.set_backend("faiss", "IVF16,PQ8x4np", "nprobe=4", rerank=50, _faiss=pq._faiss)
+    reranked = pq.search(q, k=5)
+    recall_rr = np.mean([len(set(a) & set(b)) / 5
+                         for a, b in zip(reranked.indices, exact, strict=True)])
+    assert recall_rr > max(0.9, recall), (recall_rr, recall)
+    hit = (reranked.indices == exact).all(1)
+    np.testing.assert_allclose(reranked.similarities[hit],
+                               GalleryIndex(f, np.arange(len(f)), np.zeros(len(f))).search(
+                                   q[hit], k=5).similarities, atol=1e-5)
 
 
 def test_faiss_too_few_candidates_are_marked():
@@ -154,12 +165,13 @@ def test_faiss_too_few_candidates_are_marked():
 def test_faiss_save_load_and_exact_fallback_without_faiss(tmp_path, monkeypatch):
     f, q = clustered()
     index = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f)), backend="faiss",
-                         faiss_index="IVF16,PQ8x4np", faiss_params="nprobe=4", train_size=3000)
+                         faiss_index="IVF16,PQ8x4np", faiss_params="nprobe=4", train_size=3000,
+                         rerank=20)
     before = index.search(q, k=5)
     index.save(tmp_path / "g")
     loaded = GalleryIndex.load(tmp_path / "g")     # the trained index itself is stored
-    assert (loaded.backend, loaded.faiss_index, loaded.faiss_params) == \
-        ("faiss", "IVF16,PQ8x4np", "nprobe=4")
+    assert (loaded.backend, loaded.faiss_index, loaded.faiss_params, loaded.rerank) == \
+        ("faiss", "IVF16,PQ8x4np", "nprobe=4", 20)
     after = loaded.search(q, k=5)
     np.testing.assert_array_equal(after.indices, before.indices)
     np.testing.assert_array_equal(after.similarities, before.similarities)
@@ -177,6 +189,8 @@ def test_faiss_save_load_and_exact_fallback_without_faiss(tmp_path, monkeypatch)
 def test_faiss_bad_arguments():
     with pytest.raises(ValueError, match="backend must be"):
         random_index().set_backend("annoy")
+    with pytest.raises(ValueError, match="rerank must be"):
+        random_index().set_backend("faiss", rerank=-1)
     with pytest.raises(ValueError, match="cannot build the index 'IVF16,Bogus7'"):
         random_index().set_backend("faiss", "IVF16,Bogus7")
 

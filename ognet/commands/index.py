@@ -1,7 +1,8 @@
 """``python -m ognet index``: build a gallery index (features + thumbnails) from a checkpoint.
 
 ``--backend faiss --faiss-index SPEC`` stores a FAISS index with it (``Flat``: exact;
-``IVF4096,PQ64`` with ``--faiss-params nprobe=32``: approximate, for millions of items);
+``IVF1024,PQ64np`` with ``--faiss-params nprobe=32 --rerank 100``: approximate, for
+millions of items);
 ``--reindex GALLERY`` rebuilds an existing index with another backend without the model.
 """
 
@@ -27,9 +28,11 @@ def add_arguments(parser):
     parser.add_argument("--backend", default="exact", choices=("exact", "faiss"),
                         help="search backend stored with the index (default exact: torch)")
     parser.add_argument("--faiss-index", default="Flat", help="FAISS index factory string: "
-                        "Flat (exact, default), IVF4096,PQ64, HNSW32, ...")
+                        "Flat (exact, default), IVF1024,PQ64np, HNSW32, ...")
     parser.add_argument("--faiss-params", default="", help="FAISS search parameters, e.g. "
                         "nprobe=32 (IVF) or efSearch=128 (HNSW)")
+    parser.add_argument("--rerank", type=int, default=0, help="re-score FAISS's best N by "
+                        "the exact cosine on the stored features (0: off)")
     parser.add_argument("--train-size", type=int, default=200_000,
                         help="rows an IVF/PQ index is trained on (a random subsample)")
 
@@ -44,7 +47,8 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     backend = {"backend": args.backend, "faiss_index": args.faiss_index,
-               "faiss_params": args.faiss_params, "train_size": args.train_size}
+               "faiss_params": args.faiss_params, "train_size": args.train_size,
+               "rerank": args.rerank}
     if args.reindex:
         try:
             index = GalleryIndex.load(args.reindex).set_backend(**backend)
@@ -91,4 +95,5 @@ def _describe(index) -> str:
     if index.backend == "exact":
         return "exact search (torch)"
     params = f", {index.faiss_params}" if index.faiss_params else ""
-    return f"FAISS {index.faiss_index}{params}"
+    rerank = f", re-ranking the best {index.rerank}" if index.rerank else ""
+    return f"FAISS {index.faiss_index}{params}{rerank}"
