@@ -45,6 +45,11 @@ INDEX_FILE = "index.safetensors"
 THUMB_SIZE = (128, 64)  # (height, width) of the thumbnails, the re-id crop shape
 
 
+#: What :meth:`GalleryIndex.load` needs in a file: tensors, and fields of the JSON header.
+REQUIRED_ARRAYS = ("features", "pids", "camids", "thumb_bytes", "thumb_offsets")
+REQUIRED_FIELDS = ("image_paths", "cloud_paths", "meta")
+
+
 class GalleryError(RuntimeError):
     """A gallery index file is missing, corrupted or of an unknown version."""
 
@@ -344,6 +349,28 @@ class GalleryIndex:
             raise
         return target
 
+    def check_model(self, embed_dim: int, num_points: int, z_zero: bool,
+                    model: str | None = None) -> None:
+        """Raise :class:`GalleryError` when the gallery was built for another checkpoint:
+        another feature width, point count, z = 0 setting (2D control) or variant, as far as
+        its ``meta`` records them (older indexes without a field are not checked on it)."""
+        problems = []
+        if self.dim != embed_dim:
+            problems.append(f"{self.dim}-d features, the checkpoint makes {embed_dim}-d ones")
+        built = int(self.meta.get("num_points") or 0)
+        if built and built != num_points:
+            problems.append(f"{built}-point clouds, the checkpoint reads {num_points}")
+        if "z_zero" in self.meta and bool(self.meta["z_zero"]) != bool(z_zero):
+            problems.append("clouds with z = 0 (2D control), the checkpoint reads 3D ones"
+                            if self.meta["z_zero"] else
+                            "3D clouds, the checkpoint is a 2D control (z = 0)")
+        variant = self.meta.get("model")
+        if variant and model and variant != model:
+            problems.append(f"variant {variant}, the checkpoint is {model}")
+        if problems:
+            raise GalleryError("built by another checkpoint (" + "; ".join(problems) + "): "
+                               "rebuild it with python -m ognet index --checkpoint ...")
+
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> GalleryIndex:
         """Read an index written by :meth:`save` (folder or file); features go to ``device``.
@@ -367,11 +394,20 @@ class GalleryIndex:
         if header.get("version") != VERSION:
             raise GalleryError(f"{file}: gallery format version {header.get('version')}, this "
                                f"ognet reads version {VERSION}")
+        missing = ([k for k in REQUIRED_ARRAYS if k not in arrays]
+                   + [k for k in REQUIRED_FIELDS if k not in header])
+        if missing:
+            raise GalleryError(f"{file}: gallery index without {', '.join(missing)} (rebuild "
+                               "it with python -m ognet index)")
         offsets = arrays["thumb_offsets"]
         blob = arrays["thumb_bytes"].tobytes()
         thumbs = [blob[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
-        index = cls(torch.from_numpy(arrays["features"]), arrays["pids"], arrays["camids"],
-                    header["image_paths"], header["cloud_paths"], thumbs, meta=header["meta"])
+        try:
+            index = cls(torch.from_numpy(arrays["features"]), arrays["pids"], arrays["camids"],
+                        header["image_paths"], header["cloud_paths"], thumbs,
+                        meta=header["meta"])
+        except (ValueError, TypeError) as e:
+            raise GalleryError(f"{file}: inconsistent gallery index ({e})") from None
         search = header.get("search") or {"backend": "exact"}
         if search.get("backend") == "faiss":
             from ognet import faiss_search

@@ -56,6 +56,9 @@ class QueryResult:
         query_pid: the identity, when the file name says it (Market-1501 style).
         timings: seconds for lifting, features and search.
         name: the query's file name, when known.
+        people: the people found in a wide photo (``ognet.lift.PersonBox``, largest first;
+            empty for a crop or a cloud); ``person``: the index of the one lifted.
+        note: what was done about several people (empty otherwise).
     """
 
     cloud: np.ndarray
@@ -68,6 +71,9 @@ class QueryResult:
     query_pid: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
     name: str | None = None
+    people: list = field(default_factory=list)
+    person: int | None = None
+    note: str = ""
 
 
 def parse_market_name(name: str | None) -> tuple[int, int] | None:
@@ -110,12 +116,13 @@ class ReIDPipeline:
             self.gallery = GalleryIndex.load(gallery, device=self.device)
         except (GalleryError, OSError) as exc:
             raise PipelineError(f"gallery: {exc}") from exc
-        if self.gallery.dim != self.model.config.embed_dim:
-            raise PipelineError(f"the gallery holds {self.gallery.dim}-d features but the "
-                                f"checkpoint makes {self.model.config.embed_dim}-d ones: build "
-                                "the gallery with this checkpoint (python -m ognet index)")
         self.checkpoint = Path(checkpoint)
         self.z_zero = bool(getattr(self.model, "checkpoint_meta", {}).get("z_zero", False))
+        try:
+            self.gallery.check_model(self.model.config.embed_dim, self.model.config.num_points,
+                                     self.z_zero, self.model.config.name)
+        except GalleryError as exc:
+            raise PipelineError(f"gallery {gallery}: {exc}") from exc
         self.body_model_dir = body_model_dir
         self._lifter = None
 
@@ -191,11 +198,40 @@ class ReIDPipeline:
             raise ValueError("the gallery stores no cloud, image or thumbnail for it")
         return self.lifter(match.thumbnail).points
 
-    def run(self, source, name: str | None = None, k: int = 5, progress=None) -> QueryResult:
+    def person_crop(self, source, person: int | None = None):
+        """The part of a photo to lift: ``(image, people, index, note)``.
+
+        A wide photo (``ognet.lift.is_wide``) is searched for people; with any found, the
+        crop of ``people[person]`` is lifted (default: the largest, ``0``) and ``note`` says
+        how many were found and which one was taken. A crop-shaped photo, or one where no
+        one is found, is lifted whole (``people`` empty, ``index`` None).
+        """
+        from ognet.lift import LiftError, crop_person, is_wide, load_image
+
+        image = load_image(source)
+        people = self.lifter.find_people(image) if is_wide(image.size) else []
+        if person is not None and not 0 <= person < len(people):
+            raise LiftError(f"There is no person #{person + 1}: {len(people)} found in the "
+                            "photo.")
+        if not people:
+            return image, [], None, ""
+        index = person or 0
+        if len(people) == 1:
+            note = "1 person found in the wide photo: lifted their crop."
+        else:
+            which = "the largest" if index == 0 else f"#{index + 1}"
+            note = (f"{len(people)} people found in the photo: lifted {which}; pick another "
+                    "to search for them.")
+        return crop_person(image, people[index]), people, index, note
+
+    def run(self, source, name: str | None = None, k: int = 5, progress=None,
+            person: int | None = None) -> QueryResult:
         """Query with a photo (path, bytes, PIL image, array) or a ``.ply``/``.pcd`` path.
 
-        ``progress(fraction, desc)`` is called between the stages when given. Raises
-        ``ognet.lift.LiftError`` (photos) or ``ValueError`` (clouds) for unusable input.
+        A wide photo with several people lifts one of them (``person``, 0-based, default the
+        largest; :meth:`person_crop`). ``progress(fraction, desc)`` is called between the
+        stages when given. Raises ``ognet.lift.LiftError`` (photos; ``NoPersonError`` when
+        no person is seen) or ``ValueError`` (clouds) for unusable input.
         """
         def report(f, desc):
             if progress is not None:
@@ -204,13 +240,15 @@ class ReIDPipeline:
         timings = {}
         name = name or (str(source) if isinstance(source, (str, Path)) else None)
         t0 = time.perf_counter()
-        lift = None
+        lift, people, index, note = None, [], None, ""
         if name and Path(name).suffix.lower() in CLOUD_SUFFIXES:
             report(0.1, "reading the point cloud")
             cloud, foreground = read_point_cloud_file(source), None
         else:
+            report(0.05, "looking for people")
+            image, people, index, note = self.person_crop(source, person)
             report(0.1, "lifting the photo to 3D")
-            lift = self.lifter(source)
+            lift = self.lifter(image, require_person=True)
             cloud, foreground = lift.points, lift.foreground.reshape(-1)
         if len(cloud) < MIN_CLOUD_POINTS:
             raise ValueError(f"{Path(name).name if name else 'the cloud'}: only {len(cloud)} "
@@ -231,7 +269,8 @@ class ReIDPipeline:
         return QueryResult(cloud=cloud, foreground=foreground, points=points, trace=trace,
                            embedding=embedding, matches=matches, lift=lift,
                            query_pid=parsed[0] if parsed else None, timings=timings,
-                           name=Path(name).name if name else None)
+                           name=Path(name).name if name else None, people=people,
+                           person=index, note=note)
 
 
 def export_query(result: QueryResult, folder, stem: str | None = None) -> list[Path]:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ognet.lift.fit import BodyFit, BodyPoser, fallback_fit, fit_body
-from ognet.lift.image import CROP_SIZE, LiftError, load_image, to_crop
+from ognet.lift.image import CROP_SIZE, LiftError, NoPersonError, load_image, to_crop
+from ognet.lift.people import PersonSegmenter, find_people, looks_like_a_person
 from ognet.lift.pose import PoseEstimator
 from ognet.lift.surface import pixel_points, raycast_depth, vertex_colors
 
@@ -31,6 +32,9 @@ class LiftResult:
         landmarks_2d: (33, 3) x, y (crop pixels), visibility; None for the fallback.
         landmarks_3d: (33, 3) MediaPipe world landmarks (y up, z to the camera) or None.
         method: ``"pose"`` or ``"fallback"``; message: how the cloud was obtained.
+        person_found: False when neither MediaPipe's pose, nor its person mask, nor its
+            selfie segmenter (``ognet.lift.people``) saw a person: the cloud is a body fitted
+            to the crop box, not a person's.
         timings: seconds per stage (decode, pose, fit, raycast, colors).
         parts: (8192,) int8 body part of each point (index into ``ognet.body.PART_NAMES``,
             from the skinning of the mesh vertex nearest to the pixel's ray hit), -1 for the
@@ -51,6 +55,7 @@ class LiftResult:
     message: str
     timings: dict[str, float] = field(default_factory=dict)
     parts: np.ndarray | None = None
+    person_found: bool = True
 
 
 class Lifter:
@@ -68,9 +73,19 @@ class Lifter:
         self.poser = BodyPoser(self.body)
         self.faces = self.poser.faces
         self.pose = PoseEstimator()
+        self.segmenter = PersonSegmenter()
         self._lock = threading.Lock()  # one MediaPipe graph: one image at a time
 
-    def __call__(self, image) -> LiftResult:
+    def find_people(self, image) -> list:
+        """The people in a photo, largest first (:func:`ognet.lift.people.find_people`, each
+        box confirmed by MediaPipe's person mask)."""
+        with self._lock:
+            return find_people(image, estimator=self.pose)
+
+    def __call__(self, image, require_person: bool = False) -> LiftResult:
+        """Lift one pedestrian crop. With ``require_person``, a photo in which no person is
+        found raises :class:`~ognet.lift.image.NoPersonError` instead of giving a body fitted
+        to the crop box (``person_found=False``)."""
         timings = {}
         t0 = time.perf_counter()
         crop = to_crop(load_image(image))
@@ -79,7 +94,11 @@ class Lifter:
         t0 = time.perf_counter()
         with self._lock:
             pose, mask = self.pose.estimate(crop)
+            person = (pose is not None or _usable_mask(mask)
+                      or looks_like_a_person(self.segmenter.mask(crop)))
         timings["pose"] = time.perf_counter() - t0
+        if not person and require_person:
+            raise NoPersonError(NO_PERSON)
 
         t0 = time.perf_counter()
         fit, method, message = None, "fallback", ""
@@ -95,6 +114,8 @@ class Lifter:
             message = (message or "No pose found (a back view, a cut-off head or heavy "
                        "occlusion?): ") + "an upright walking body was fitted to the " + (
                 "person mask." if _usable_mask(mask) else "crop box.")
+            if not person:
+                message = NO_PERSON + " An upright walking body was fitted to the crop box."
         timings["fit"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -121,6 +142,7 @@ class Lifter:
             landmarks_2d=None if pose is None else pose.image,
             landmarks_3d=None if pose is None else pose.world,
             method=method, message=message, timings=timings,
+            person_found=person,
             parts=np.where(hit_vertex >= 0, self.vertex_parts[hit_vertex], -1).astype(
                 np.int8).reshape(-1))
 
@@ -129,6 +151,9 @@ class Lifter:
         return fallback_fit(self.poser, mask if _usable_mask(mask) else None, CROP_SIZE)
 
 
+#: What a photo without a person gets (raised, or as the fallback's message).
+NO_PERSON = ("No person found in the photo: MediaPipe found no pose and no person mask, and "
+             "its segmenter no person-shaped region.")
 #: A pose fit whose body covers fewer pixels than this is replaced by the fallback.
 MIN_BODY_PIXELS = 100
 
