@@ -156,19 +156,39 @@ class ReIDPipeline:
         self.lifter(grey_figure)
         self.embed(np.random.default_rng(0).random((8192, 6)).astype(np.float32))
 
-    def embed(self, cloud: np.ndarray) -> tuple[np.ndarray, ModelTrace]:
-        """(M, 6) cloud -> (the N points the model saw, its trace).
+    def model_rows(self, n: int, num_points: int | None = None) -> np.ndarray:
+        """(num_points,) rows of an n-point cloud that the model sees (default: the model's
+        ``num_points``): strided (``sample_points`` mode ``stride``), as in evaluation."""
+        rows = np.arange(n)[:, None]
+        return sample_points(rows, num_points or self.model.config.num_points, mode="stride")[:, 0]
 
-        The points are drawn with ``seed=0``, as in evaluation; a checkpoint trained as the 2D
-        control (``z_zero``) sees them with z = 0.
-        """
-        points = sample_points(cloud, self.model.config.num_points, seed=0)
+    def model_points(self, cloud: np.ndarray, num_points: int | None = None) -> np.ndarray:
+        """(M, 6) cloud -> the (N, 6) float32 points the model sees (:meth:`model_rows`); a
+        checkpoint trained as the 2D control (``z_zero``) sees them with z = 0."""
+        points = np.asarray(cloud, dtype=np.float32)[self.model_rows(len(cloud), num_points)]
         if self.z_zero:  # a 2D-control checkpoint was trained (and must be fed) with z = 0
-            points = points.copy()
             points[:, 2] = 0.0
+        return points
+
+    def embed(self, cloud: np.ndarray) -> tuple[np.ndarray, ModelTrace]:
+        """(M, 6) cloud -> (the N points the model saw (:meth:`model_points`), its trace)."""
+        points = self.model_points(cloud)
         with torch.no_grad():
             trace = self.model.trace(torch.from_numpy(points).to(self.device))
         return points, trace
+
+    def explain(self, result: QueryResult, rank: int, with_match: bool = True):
+        """Why match ``rank`` (1..k) of ``result`` matched: the similarity split exactly over
+        points and body parts (``ognet.explain.explain_match``)."""
+        from ognet.explain import explain_match
+
+        return explain_match(self, result, rank, with_match=with_match)
+
+    def what_if(self, result: QueryResult, variation: str, value=None):
+        """``result`` re-run under one variation (``ognet.whatif``); ``result`` is unchanged."""
+        from ognet.whatif import what_if
+
+        return what_if(self, result, variation, value)
 
     def search(self, embedding: np.ndarray, k: int = 5) -> list[Match]:
         hits = self.gallery.search(torch.as_tensor(embedding), k=k)

@@ -1,0 +1,307 @@
+"""Why it matched (``ognet.explain``) and what if (``ognet.whatif``): the exact split of the
+similarity over points and body parts, the lifting's part labels, and re-run queries that leave
+the original result alone. Real models (untrained ones on random clouds; the bundled demo
+model, or an untrained one when it does not load, on real lifted photos), real lifting, a
+real gallery."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ognet import create_model
+from ognet.assets import DEFAULT_CHECKPOINT, DEFAULT_GALLERY, EXAMPLES_DIR
+from ognet.body import PART_NAMES
+from ognet.explain import (
+    PART_KEYS,
+    REGIONS,
+    coverage_matrix,
+    part_labels,
+    query_labels,
+    run_model,
+    split,
+    sum_parts,
+)
+from ognet.whatif import VARIATIONS, WhatIfError, what_if, yaw_curve
+
+
+def small_model(seed: int = 0, num_points: int = 1024, stage_points=(256, 128, 64, 32)):
+    """An untrained ognet_small whose head batch norm has non-trivial statistics (as a
+    trained one has), in eval mode."""
+    torch.manual_seed(seed)
+    model = create_model("ognet_small", num_points=num_points, stage_points=stage_points)
+    bn = model.embedding_norm
+    with torch.no_grad():
+        bn.running_mean.normal_(0, 0.5)
+        bn.running_var.uniform_(0.2, 3.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.normal_(0, 0.3)
+    return model.eval()
+
+
+def random_cloud(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    xyz = rng.normal(size=(n, 3)) * [0.25, 0.5, 0.1]
+    return np.concatenate([xyz, rng.random((n, 3))], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("variant", ["ognet_small", "ognet_deep"])
+def test_terms_add_up_to_the_similarity_on_random_clouds(variant):
+    model = small_model(1) if variant == "ognet_small" else create_model(
+        "ognet_deep", num_points=1024, stage_points=(256, 128, 0, 64, 0, 32, 0)).eval()
+    for seed in range(3):
+        q, g = random_cloud(1024, seed), random_cloud(1024, 100 + seed)
+        forward = run_model(model, q)
+        with torch.no_grad():
+            fq, fg = model.extract(torch.from_numpy(np.stack([q, g])))
+        assert torch.allclose(forward.trace.embedding, fq, atol=1e-6)
+        side = split(forward, fg.numpy())
+        reference = float(fq @ fg)  # what the search computes, at float32
+        assert side.similarity == pytest.approx(reference, abs=1e-4)
+        # the input points' shares add up to the last module's points' shares
+        assert side.point_contributions.sum() == pytest.approx(
+            side.last_contributions.sum(), abs=1e-9)
+        assert len(side.point_contributions) == 1024
+        # parts (here: unlabelled body and the background) + bias == similarity
+        labels = part_labels(None, np.arange(1024) % 3 > 0, 1024)
+        parts = sum_parts(side.point_contributions, labels)
+        assert set(parts) == {*PART_KEYS, "unlabelled"}
+        assert sum(parts.values()) + side.bias == pytest.approx(reference, abs=1e-4)
+
+
+def test_coverage_is_row_stochastic_and_follows_the_groups():
+    model = small_model()
+    forward = run_model(model, random_cloud(1024, 7))
+    a = forward.coverage
+    m_last = forward.trace.modules[-1].out_xyz.shape[0]
+    assert a.shape == (m_last, 1024)
+    np.testing.assert_allclose(np.asarray(a.sum(axis=1)).ravel(), 1.0, atol=1e-12)
+    assert (a.data > 0).all()
+    # a last-module point covers input points near it, not the whole cloud
+    xyz = forward.points[:, :3]
+    row = a.getrow(0)
+    covered = xyz[row.indices]
+    centre = forward.last_xyz[0]
+    far = np.linalg.norm(xyz - centre, axis=1)
+    assert np.linalg.norm(covered - centre, axis=1).max() < np.quantile(far, 0.9)
+    assert coverage_matrix(forward.trace).nnz == a.nnz
+
+
+def test_eval_mode_is_required():
+    model = small_model().train()
+    with pytest.raises(RuntimeError, match="eval mode"):
+        run_model(model, random_cloud(1024, 0))
+
+
+# ------------------------------------------------------------------- a real pipeline
+def build_assets(root):
+    """An ognet_small on 2048 points (head batch norm with trained-like statistics), and a
+    gallery of 4 synthetic identities x 3 cameras lifted by the real lifter (image paths kept,
+    so a match's cloud is re-lifted)."""
+    from ognet.engine.checkpoint import save_checkpoint
+    from ognet.gallery import GalleryIndex, encode_thumbnail
+    from ognet.lift import get_lifter
+    from ognet.pointcloud import sample_points
+    from ognet.synth import Synthesizer, save_jpeg
+
+    model = small_model(0, num_points=2048, stage_points=(384, 192, 96, 48))
+    ckpt = save_checkpoint(root / "model.safetensors", model)
+    synth, lifter = Synthesizer(0), get_lifter()
+    (root / "images").mkdir()
+    feats, pids, cams, paths, thumbs = [], [], [], [], []
+    for pid in (1, 2, 3, 4):
+        for cam in (0, 2, 4):
+            img = synth.render(pid, cam, 0)
+            path = root / "images" / f"{pid:04d}_c{cam + 1}s1_000000_00.jpg"
+            save_jpeg(img, path)
+            x = torch.from_numpy(sample_points(lifter(path).points, 2048, mode="stride"))[None]
+            feats.append(model.extract(x)[0].numpy())
+            pids.append(pid)
+            cams.append(cam)
+            paths.append(str(path))
+            thumbs.append(encode_thumbnail(img))
+    GalleryIndex(np.stack(feats), pids, cams, image_paths=paths,
+                 thumbnails=thumbs).save(root / "gallery")
+    return ckpt, root / "gallery"
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    """The bundled demo model and gallery when they load, else :func:`build_assets`."""
+    from ognet.pipeline import PipelineError, ReIDPipeline
+
+    try:
+        return ReIDPipeline(DEFAULT_CHECKPOINT, DEFAULT_GALLERY, device="cpu")
+    except PipelineError:
+        ckpt, gallery = build_assets(tmp_path_factory.mktemp("explain_assets"))
+        return ReIDPipeline(ckpt, gallery, device="cpu")
+
+
+def first_posed_example(pipe):
+    """The first example query that MediaPipe finds a pose in, and its QueryResult."""
+    for path in sorted(EXAMPLES_DIR.glob("*.jpg")):
+        result = pipe.run(path)
+        if result.lift.method == "pose":
+            return path, result
+    pytest.fail("no example query was lifted with a pose")
+
+
+@pytest.fixture(scope="module")
+def example(pipe):
+    return first_posed_example(pipe)
+
+
+@pytest.fixture(scope="module")
+def example_result(example):
+    return example[1]
+
+
+def lifted_queries(real_dir) -> list:
+    paths = sorted(EXAMPLES_DIR.glob("*.jpg"))[:3]
+    if real_dir.is_dir():
+        paths += sorted(real_dir.glob("market1501_query_*.png"))
+    return paths
+
+
+def test_lifting_labels_every_point_with_its_body_part(pipe, example_result):
+    lift = example_result.lift
+    parts = lift.parts
+    assert parts.shape == (8192,) and parts.dtype == np.int8
+    fg = lift.foreground.reshape(-1)
+    np.testing.assert_array_equal(parts >= 0, fg)  # background = not on the body
+    assert parts.max() < len(PART_NAMES)
+    y = lift.points[:, 1]
+    height = {name: y[parts == i].mean() for i, name in enumerate(PART_NAMES)
+              if (parts == i).sum() > 20}
+    assert height["head"] > height["torso"] > height["upper_legs"] > height["feet"]
+
+
+def test_parts_plus_bias_equal_the_search_similarity_on_lifted_crops(pipe, repo_root):
+    """Every rank of real lifted crops: the explanation adds up to /search's similarity."""
+    for path in lifted_queries(repo_root.parent / "shared" / "real-queries"):
+        result = pipe.run(path)
+        for match in result.matches:
+            ex = pipe.explain(result, match.rank, with_match=False)
+            total = sum(ex.parts.values()) + ex.bias
+            assert total == pytest.approx(match.similarity, abs=1e-4), path.name
+            assert ex.similarity == pytest.approx(total, abs=1e-9)
+            assert set(ex.parts) == set(PART_KEYS)  # a lifted photo: every point labelled
+
+
+def test_explanation_of_a_match_side_by_side(pipe, example_result):
+    ex = pipe.explain(example_result, 1)
+    m = ex.match
+    assert m is not None
+    assert len(m.points) == pipe.model.config.num_points
+    # the match's own cloud splits its own (recomputed) similarity exactly
+    assert m.point_contributions.sum() + m.bias == pytest.approx(m.similarity, abs=1e-9)
+    assert -1 <= m.similarity <= 1
+    assert len(ex.pairs) == 8
+    values = [v for _, _, v in ex.pairs]
+    assert values == sorted(values, reverse=True) and values[0] > 0
+    d = ex.to_dict()
+    assert set(d["parts"]) == set(PART_KEYS)
+    assert d["similarity"] == pytest.approx(example_result.matches[0].similarity, abs=1e-4)
+    assert 0 <= abs(d["background_share"]) < 10
+
+
+@pytest.mark.parametrize("part", ["legs", "arms"])
+def test_a_doubled_body_part_takes_the_change(pipe, example_result, part):
+    """The model's input with a second copy of one body part (shifted 15 cm sideways): of the
+    change in the explanation, that part carries the largest share."""
+    result = example_result
+    labels = query_labels(pipe, result)
+    chosen = labels == list(REGIONS).index(part)
+    assert chosen.sum() > 30
+    g = pipe.gallery.features[result.matches[0].index].float().numpy()
+    before = sum_parts(split(run_model(pipe.model, result.points), g).point_contributions,
+                       labels)
+    second = result.points[chosen].copy()
+    second[:, 0] += 0.15
+    doubled = run_model(pipe.model, np.concatenate([result.points, second]))
+    after = sum_parts(split(doubled, g).point_contributions,
+                      np.concatenate([labels, labels[chosen]]))
+    change = {k: after[k] - before[k] for k in before}
+    assert max(change, key=lambda k: abs(change[k])) == part, change
+
+
+# ------------------------------------------------------------------- what if
+def test_what_if_leaves_the_original_untouched(pipe, example):
+    result = example[1]
+    cloud, emb = result.cloud.copy(), result.embedding.copy()
+    matches = copy.deepcopy(result.matches)
+    params = {k: v.clone() for k, v in pipe.model.state_dict().items()}
+    ks = [b.k for b in pipe.model.blocks]
+    runs = {name: what_if(pipe, result, name, (VARIATIONS[name][2] or [None])[0])
+            for name in VARIATIONS}
+    np.testing.assert_array_equal(result.cloud, cloud)
+    np.testing.assert_array_equal(result.embedding, emb)
+    assert [(m.index, m.similarity) for m in result.matches] == [
+        (m.index, m.similarity) for m in matches]
+    assert [b.k for b in pipe.model.blocks] == ks
+    assert all(torch.equal(v, params[k]) for k, v in pipe.model.state_dict().items())
+    again = pipe.run(example[0])
+    assert [m.index for m in again.matches] == [m.index for m in matches]
+    for name, w in runs.items():
+        assert len(w.matches) == 5 and len(w.moves) == 5, name
+        assert -1.0001 <= w.cosine_to_original <= 1.0001
+        assert [mv.old_rank for mv in w.moves] == [1, 2, 3, 4, 5]
+        for mv in w.moves:
+            assert mv.new_rank >= 1
+            if mv.new_rank <= 5:
+                assert w.matches[mv.new_rank - 1].index == mv.index
+    assert runs["no_colour"].cosine_to_original < 0.999  # colour matters to this model
+    assert len(runs["density"].points) == round(0.25 * pipe.model.config.num_points)
+
+
+def test_identity_variations_change_nothing(pipe, example_result):
+    result = example_result
+    for name, value in (("yaw", 0), ("k", pipe.model.config.k), ("density", 1.0)):
+        w = what_if(pipe, result, name, value)
+        assert w.cosine_to_original == pytest.approx(1.0, abs=1e-5), name
+        assert [m.index for m in w.matches] == [m.index for m in result.matches]
+        assert [mv.new_rank for mv in w.moves] == [1, 2, 3, 4, 5]
+    w = what_if(pipe, result, "k", 8)
+    assert w.cosine_to_original < 0.9999
+
+
+def test_yaw_curve_peaks_at_zero(pipe, example_result):
+    angles, cosines = yaw_curve(pipe, example_result, angles=(-90, -30, 0, 30, 90))
+    assert cosines[2] == pytest.approx(1.0, abs=1e-5)
+    assert cosines.argmax() == 2
+    assert (np.delete(cosines, 2) < 1 - 1e-5).all()  # every turn moves the embedding
+
+
+def test_bad_variations_are_clear_errors(pipe, example_result, tmp_path):
+    with pytest.raises(WhatIfError, match="unknown variation"):
+        what_if(pipe, example_result, "blur", 1)
+    with pytest.raises(WhatIfError, match="k must be an integer"):
+        what_if(pipe, example_result, "k", 2.5)
+    with pytest.raises(WhatIfError, match="density must be in"):
+        what_if(pipe, example_result, "density", 0)
+    with pytest.raises(WhatIfError, match="needs a number"):
+        what_if(pipe, example_result, "yaw", "left")
+    with pytest.raises(WhatIfError, match="fewer than"):
+        what_if(pipe, example_result, "density", 0.05)
+    from ognet.pointcloud import save_ply
+
+    save_ply(tmp_path / "q.ply", example_result.cloud)
+    cloud_result = pipe.run(tmp_path / "q.ply")
+    with pytest.raises(WhatIfError, match="body only needs a lifted photo"):
+        what_if(pipe, cloud_result, "body_only")
+    ex = pipe.explain(cloud_result, 1, with_match=False)
+    assert "unlabelled" in ex.parts
+    assert sum(ex.parts.values()) + ex.bias == pytest.approx(
+        cloud_result.matches[0].similarity, abs=1e-4)
+
+
+def test_unit_features_are_normalised():
+    """The split target is used as is: a unit vector gives a cosine."""
+    model = small_model(3)
+    forward = run_model(model, random_cloud(1024, 3))
+    side = split(forward, F.normalize(torch.ones(512), dim=0).numpy())
+    assert -1 <= side.similarity <= 1
