@@ -2,10 +2,12 @@
 
     python benchmarks/bench_model.py [--repeats 7] [--batches 1 36] [--threads 2]
 
-Prints two tables (medians after warm-up): graph operations (FPS 4096 -> 768, knn_graph with
-k = 20 on 4096 points) for every installed backend, and the eval-mode forward latency of each
-variant at each batch size with the time split between graph ops (FPS, knn) and the dense
-layers. The figures in BENCHMARKS.md come from this script.
+Prints three tables (medians after warm-up): graph operations (FPS 4096 -> 768, knn_graph
+with k = 20 on 4096 points) for every installed backend; the multi-scale ball query
+(0.1 / 0.2 / 0.4 m capped at 8 / 16 / 32) at the sizes of the first two modules on a real
+lifted crop (``assets/examples``) for every backend; and the eval-mode forward latency of
+each variant at each batch size with the time split between graph ops (FPS, knn, ball query)
+and the dense layers. The figures in BENCHMARKS.md come from this script.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ def median_ms(fn, repeats: int, warmup: int = 1) -> float:
 
 @contextmanager
 def graph_op_timer():
-    """Accumulate wall time spent inside ops.farthest_point_sample and ops.knn."""
+    """Accumulate wall time spent inside ops.farthest_point_sample, ops.knn and
+    ops.multi_scale_ball_query."""
     spent = {"s": 0.0}
-    originals = {name: getattr(ops, name) for name in ("farthest_point_sample", "knn")}
+    originals = {name: getattr(ops, name)
+                 for name in ("farthest_point_sample", "knn", "multi_scale_ball_query")}
 
     def timed(fn):
         def wrapper(*args, **kwargs):
@@ -79,13 +83,49 @@ def bench_graph_ops(batches, repeats, device):
         print(f"{op:<24}{b:>6}  {backend:<9}{ms:>10.1f}")
 
 
-def bench_forward(batches, repeats, device):
-    print(f"\nForward latency, eval mode ({device.type}), median ms")
-    print(f"{'variant':<13}{'batch':>6}{'total':>10}{'graph ops':>11}{'dense':>9}{'ms/cloud':>10}")
-    for name in list_models():
-        model = create_model(name).eval().to(device)
+def lifted_example() -> torch.Tensor:
+    """(1, 4096, 6) the first example crop, lifted and strided as the app does."""
+    from pathlib import Path
+
+    from ognet.lift import lift_image
+    from ognet.pointcloud import sample_points
+
+    example = sorted((Path(__file__).resolve().parent.parent / "assets" / "examples")
+                     .glob("*.jpg"))[0]
+    return torch.from_numpy(sample_points(lift_image(example).points, 4096)).unsqueeze(0)
+
+
+def bench_ball_query(cloud, repeats, device):
+    xyz = cloud[..., :3].contiguous().to(device)
+    radii, sizes = (0.1, 0.2, 0.4), (8, 16, 32)
+    centres1 = ops.gather_points(xyz, ops.farthest_point_sample(xyz, 768))
+    centres2 = ops.gather_points(centres1, ops.farthest_point_sample(centres1, 384))
+    big = ((centres1[0, :, None] - xyz[0, None]).norm(dim=-1) <= 0.4).sum(1).float()
+    print(f"\nBall query, 3 scales ({device.type}), median ms; lifted crop: a 0.4 m ball "
+          f"around a module-1 centre holds {big.median():.0f} points (median)")
+    print(f"{'size':<22}{'backend':<9}{'ms':>10}")
+    backends = ops.available_backends()
+    for label, query, support in (("768 x 4096 (module 1)", centres1, xyz),
+                                  ("384 x 768 (module 2)", centres2, centres1)):
+        for backend in ("torch", "open3d", "scipy"):
+            if backends[backend] and (backend == "torch" or device.type == "cpu"):
+                ms = median_ms(lambda q=query, s=support, b=backend: ops.multi_scale_ball_query(
+                    q, s, radii, sizes, backend=b), repeats)
+                print(f"{label:<22}{backend:<9}{ms:>10.1f}")
+
+
+def bench_forward(cloud, batches, repeats, device):
+    print(f"\nForward latency, eval mode ({device.type}, the lifted crop), median ms")
+    print(f"{'variant':<24}{'batch':>6}{'total':>10}{'graph ops':>11}{'dense':>9}"
+          f"{'ms/cloud':>10}")
+    # Each variant as built (ball grouping), and OG-Net-Small with the nearest-r grouping
+    # option side by side: what the ball query costs.
+    rows = [(name, {}) for name in list_models()] + [("ognet_small", {"grouping": "nearest"})]
+    for name, overrides in rows:
+        model = create_model(name, **overrides).eval().to(device)
+        label = name + (" (nearest)" if overrides else "")
         for b in batches:
-            x = torch.cat([torch.randn(b, 4096, 3), torch.rand(b, 4096, 3)], -1).to(device)
+            x = cloud.repeat(b, 1, 1).to(device)
             n = repeats if b == 1 else max(3, repeats // 2)
             with torch.no_grad():
                 model(x)  # warm-up
@@ -102,7 +142,7 @@ def bench_forward(batches, repeats, device):
                     graph.append(spent["s"])
             total = 1000 * statistics.median(totals)
             g = 1000 * statistics.median(graph)
-            print(f"{name:<13}{b:>6}{total:>10.1f}{g:>11.1f}{total - g:>9.1f}{total / b:>10.1f}")
+            print(f"{label:<24}{b:>6}{total:>10.1f}{g:>11.1f}{total - g:>9.1f}{total / b:>10.1f}")
 
 
 def main():
@@ -117,7 +157,9 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
           f"torch {torch.__version__}, backends {ops.available_backends()}")
     bench_graph_ops(args.batches, args.repeats, device)
-    bench_forward(args.batches, args.repeats, device)
+    cloud = lifted_example()
+    bench_ball_query(cloud, args.repeats, device)
+    bench_forward(cloud, args.batches, args.repeats, device)
 
 
 if __name__ == "__main__":

@@ -258,6 +258,198 @@ def _knn_scipy(query: torch.Tensor, support: torch.Tensor, k: int) -> torch.Tens
 
 
 # --------------------------------------------------------------------------------------------
+# Ball query
+# --------------------------------------------------------------------------------------------
+def ball_query(query: torch.Tensor, support: torch.Tensor, radius: float, max_members: int,
+               backend: str = "auto") -> torch.Tensor:
+    """``max_members`` support points spread over the ball of ``radius`` around each query.
+
+    One scale of :func:`multi_scale_ball_query`; see there.
+
+    Returns:
+        (B, M, max_members) long indices into N.
+    """
+    return multi_scale_ball_query(query, support, (radius,), (max_members,), backend)[0]
+
+
+def multi_scale_ball_query(query: torch.Tensor, support: torch.Tensor,
+                           radii: tuple[float, ...], max_members: tuple[int, ...],
+                           backend: str = "auto") -> list[torch.Tensor]:
+    """Group members of each query point, one ball per scale, chosen from the geometry.
+
+    For a query q and a scale s, let ``p_0, ..., p_{n-1}`` be the support points with
+    ``|p - q| <= radii[s]``, sorted by distance, points at exactly the same distance (common:
+    the lifted background is a pixel grid on the plane z = 0) by their coordinates
+    (x, then y, then z), never by their index. The ``r = max_members[s]``
+    members are the points at the evenly spaced ranks
+    ``rank_i = round(i (n - 1) / (r - 1))``, ``i = 0..r-1``: the nearest point (the query
+    itself when it is a support point), the farthest one inside the ball, and evenly in
+    between. Every member lies inside the ball and they spread over it; a ball holding fewer
+    than r points repeats its members (each about r / n times: max pooling over the group
+    is unchanged). The choice depends on distances only, not on the order of the support
+    points, and is unchanged by translating both clouds. A ball with no support point (a
+    query far from the support) takes the query's nearest support point.
+
+    This is the authors' receptive field (PointNet++'s ball query, radius r_s capped at
+    r members) with a different choice of members: their CUDA kernel keeps the first r
+    points in memory order, so the group depends on how the cloud is stored.
+
+    One search at the largest radius serves every scale: members sorted by distance, the
+    ball of a smaller radius is a prefix of the largest ball.
+
+    Args:
+        query: (B, M, 3) ball centres.
+        support: (B, N, 3) points to group.
+        radii: one radius per scale (same unit as the coordinates: metres for lifted clouds).
+        max_members: r per scale.
+        backend: ``"auto"``, ``"torch"`` (sorts all N distances of each query: the
+            reference, any device), ``"open3d"`` (Open3D's fixed-radius search, sorted by
+            distance, CPU) or ``"scipy"`` (cKDTree pairs within the radius, sorted in NumPy).
+    Returns:
+        one (B, M, max_members[s]) long tensor of indices into N per scale.
+    """
+    if len(radii) != len(max_members) or not radii:
+        raise ValueError("ball query needs one radius per group size")
+    if min(radii) <= 0 or min(max_members) < 1:
+        raise ValueError("ball radii and group sizes must be positive")
+    if backend == "auto":
+        backend = _auto_ball_backend(query, support)
+    query, support = query.float(), support.float()  # distances compared as float32 bits
+    if backend == "torch":
+        return _ball_query_torch(query, support, radii, max_members)
+    if backend in ("open3d", "scipy"):
+        search = _ball_members_open3d if backend == "open3d" else _ball_members_scipy
+        q = query.detach().cpu().numpy()
+        s = support.detach().cpu().numpy()
+        out = [np.empty(q.shape[:2] + (r,), dtype=np.int64) for r in max_members]
+        for b in range(q.shape[0]):
+            members, dist2, splits = search(q[b], s[b], max(radii))
+            for scale, (radius, r) in enumerate(zip(radii, max_members, strict=True)):
+                out[scale][b] = _spread_csr(members, dist2, splits, radius, r,
+                                            q[b], s[b])
+        return [torch.from_numpy(o).to(query.device) for o in out]
+    raise ValueError(f"unknown ball query backend {backend!r}")
+
+
+def _auto_ball_backend(query: torch.Tensor, support: torch.Tensor) -> str:
+    # Measured with benchmarks/bench_model.py (BENCHMARKS.md, "Ball query"): on the CPU
+    # Open3D's sorted fixed-radius search wins at every module's size; on CUDA the sort of
+    # all distances is one kernel.
+    if query.device.type == "cpu" and o3d is not None:
+        return "open3d"
+    return "torch"
+
+
+def _even_ranks(counts, r: int, xp=torch):
+    """``round(i (n - 1) / (r - 1))`` for i in 0..r-1, in integers; counts (...,) -> (..., r).
+
+    ``xp``: ``torch`` or ``numpy``, the library of ``counts``."""
+    if r == 1:
+        return counts[..., None] * 0
+    i = xp.arange(r, device=counts.device) if xp is torch else xp.arange(r)
+    return (2 * i * (counts[..., None] - 1) + (r - 1)) // (2 * (r - 1))
+
+
+def lexicographic_rank(xyz: torch.Tensor) -> torch.Tensor:
+    """Rank of each point in the order of its coordinates (x, then y, then z): a tie-break
+    that depends on the geometry, not on the storage order. (B, N, 3) -> (B, N) long."""
+    order = torch.arange(xyz.shape[1], device=xyz.device).expand(xyz.shape[0], -1)
+    for axis in (2, 1, 0):  # stable sorts, least significant key first
+        keys = torch.gather(xyz[..., axis], 1, order)
+        order = torch.gather(order, 1, keys.argsort(dim=1, stable=True))
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(xyz.shape[1], device=xyz.device).expand_as(order))
+    return rank
+
+
+def _ball_query_torch(query, support, radii, max_members, chunk: int = 256):
+    outs = [[] for _ in radii]
+    r_max2 = torch.tensor(max(radii) ** 2, dtype=torch.float32)
+    rank = lexicographic_rank(support)  # (B, N)
+    by_rank = rank.argsort(dim=1)  # support index of each rank
+    for q in query.split(chunk, dim=1):
+        # Exact differences (no |q|^2 - 2 q.s + |s|^2 expansion): the radius test must agree
+        # with the other backends away from the boundary.
+        d2 = ((q.unsqueeze(2) - support.unsqueeze(1)) ** 2).sum(-1)  # (B, m, N) float32
+        nearest = d2.argmin(dim=-1, keepdim=True)  # (B, m, 1)
+        # Sort by (distance, coordinate rank) as one int64: non-negative float32 bits order
+        # like the floats.
+        key = (d2.view(torch.int32).long() << 32) | rank.unsqueeze(1)
+        key = key.masked_fill(d2 > r_max2, torch.iinfo(torch.int64).max)
+        key = key.sort(dim=-1).values
+        ranks = (key & 0xFFFFFFFF).clamp(max=support.shape[1] - 1)  # outside: never picked
+        order = torch.gather(by_rank, 1, ranks.flatten(1)).view_as(key)
+        sorted_d2 = (key >> 32).int().view(torch.float32)
+        for scale, (radius, r) in enumerate(zip(radii, max_members, strict=True)):
+            counts = (sorted_d2 <= torch.tensor(radius**2, dtype=torch.float32)).sum(-1)
+            picked = torch.gather(order, 2, _even_ranks(counts.clamp(min=1), r))
+            outs[scale].append(torch.where(counts[..., None] > 0, picked, nearest))
+    return [torch.cat(o, dim=1) for o in outs]
+
+
+def _sort_members(q, members, dist2, rank, num_queries, num_support):
+    """Order ball members by (query, distance, coordinate rank); returns the permutation.
+    ``q``, ``members``: (P,) query and support index of each pair, dist2 (P,) float32."""
+    q_bits, r_bits = max(1, (num_queries - 1).bit_length()), max(1, (num_support - 1).bit_length())
+    if 31 + q_bits + r_bits > 63:
+        return np.lexsort((rank[members], dist2, q))
+    key = ((q << (31 + r_bits)) | (dist2.view(np.int32).astype(np.int64) << r_bits)
+           | rank[members])
+    if len(key) < 2 or (key[1:] >= key[:-1]).all():
+        return np.arange(len(key))
+    return np.argsort(key, kind="stable")  # timsort: fast on Open3D's nearly sorted output
+
+
+def _spread_csr(members, dist2, splits, radius, r, query, support):
+    """Pick the evenly spaced ranks from one cloud's ball members, sorted by distance per
+    query in a CSR layout (``members[splits[i]:splits[i+1]]`` belong to query i)."""
+    inside = np.concatenate([[0], np.cumsum(dist2 <= np.float32(radius**2))])  # sorted: prefix
+    counts = inside[splits[1:]] - inside[splits[:-1]]
+    found = counts > 0
+    picked = np.empty((len(counts), r), dtype=np.int64)
+    ranks = _even_ranks(counts[found], r, xp=np)
+    picked[found] = members[splits[:-1][found, None] + ranks]
+    if not found.all():  # no support point within the radius: the nearest one
+        d2 = ((query[~found, None] - support[None]) ** 2).sum(-1)
+        picked[~found] = d2.argmin(1)[:, None]
+    return picked
+
+
+def _ball_members_open3d(query: np.ndarray, support: np.ndarray, radius: float):
+    if o3d is None:
+        raise RuntimeError("Open3D is not installed (backend='open3d')")
+    nns = o3d.core.nns.NearestNeighborSearch(o3d.core.Tensor(np.ascontiguousarray(support)))
+    # A hair wider than the radius: Open3D's own rounding must not drop a point that the
+    # reference's test keeps; points beyond the radius sort last and are not counted.
+    search_radius = radius * (1 + 1e-5)
+    nns.fixed_radius_index(search_radius)
+    idx, _, splits = nns.fixed_radius_search(
+        o3d.core.Tensor(np.ascontiguousarray(query)), search_radius, sort=True)
+    idx, splits = idx.numpy().astype(np.int64), splits.numpy().astype(np.int64)
+    q = np.repeat(np.arange(len(query)), np.diff(splits))
+    return _sorted_csr(q, idx, query, support, splits)
+
+
+def _ball_members_scipy(query: np.ndarray, support: np.ndarray, radius: float):
+    if cKDTree is None:
+        raise RuntimeError("scipy is not installed (backend='scipy')")
+    pairs = cKDTree(query).sparse_distance_matrix(cKDTree(support), radius * (1 + 1e-5),
+                                                  output_type="ndarray")
+    q, s = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+    splits = np.concatenate([[0], np.cumsum(np.bincount(q, minlength=len(query)))])
+    return _sorted_csr(q, s, query, support, splits)
+
+
+def _sorted_csr(q, members, query, support, splits):
+    """Members sorted as the reference sorts them, with their float32 squared distances
+    computed as the reference computes them (exact differences)."""
+    dist2 = ((query[q] - support[members]) ** 2).sum(-1).astype(np.float32)
+    rank = lexicographic_rank(torch.from_numpy(support)[None])[0].numpy()
+    order = _sort_members(q, members, dist2, rank, len(query), len(support))
+    return members[order], dist2[order], splits
+
+
+# --------------------------------------------------------------------------------------------
 # Grouping
 # --------------------------------------------------------------------------------------------
 def gather_points(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

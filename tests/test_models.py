@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from ognet import create_model, list_models
-from ognet.models import PAPER_PARAMS, ModelTrace, count_parameters
+from ognet.models import AUTHORS_PARAMS, PAPER_PARAMS, ModelTrace, count_parameters
+from ognet.models.layers import EdgeConv
 
 
 def _cloud(b=2, n=4096, seed=0):
@@ -24,11 +25,16 @@ def test_registry_lists_the_three_variants():
 
 
 @pytest.mark.parametrize("name", ["ognet", "ognet_small", "ognet_deep"])
-def test_parameter_count_matches_paper(name):
+def test_parameter_count_matches_the_authors(name):
     model = create_model(name, num_classes=751)
     ours = count_parameters(model, include_classifier=False)
-    assert abs(ours - PAPER_PARAMS[name]) / PAPER_PARAMS[name] < 0.10
+    assert ours == AUTHORS_PARAMS[name]
+    printed = {"ognet": 1_951_738, "ognet_small": 1_200_833, "ognet_deep": 2_470_500}[name]
+    assert abs(ours - printed) / printed < 0.002
+    assert abs(ours - PAPER_PARAMS[name]) / PAPER_PARAMS[name] < 0.005
     assert count_parameters(model, include_classifier=True) == ours + 512 * 751 + 751
+    # the nearest-point grouping has the same layers
+    assert count_parameters(create_model(name, grouping="nearest")) == ours
 
 
 @pytest.mark.parametrize("name", ["ognet", "ognet_small", "ognet_deep"])
@@ -132,3 +138,98 @@ def test_overfits_a_few_identities():
         acc = (model(x).argmax(1) == y).float().mean().item()
     assert losses[-1] < 0.5 * losses[0]
     assert acc == 1.0
+
+
+def test_edge_conv_mixes_max_and_mean_and_learns_the_mix():
+    torch.manual_seed(0)
+    conv = EdgeConv(6, 16)
+    h = torch.randn(2, 50, 6)
+    neighbours = torch.randint(0, 50, (2, 50, 5))
+    out = conv(h, neighbours)
+    out.pow(2).sum().backward()
+    assert conv.max_logit.item() == 0.0 and conv.max_logit.grad is not None
+    assert conv.max_logit.grad.abs().item() > 0
+    # The definition: BN over all edges of W [h_j - h_i, h_i] + b, an even max/mean mix at
+    # p = 0, LeakyReLU 0.2; in eval mode (BN folded into the per-point projections) as well.
+    for _ in range(3):
+        conv(h, neighbours)  # running statistics away from their initial values
+    with torch.no_grad():
+        conv.norm.weight.uniform_(-1.5, 1.5)  # negative scales too: folding must handle them
+        conv.max_logit.fill_(0.7)
+    for train in (True, False):
+        conv.train(train)
+        centre = h.unsqueeze(2).expand(-1, -1, 5, -1)
+        edges = conv.linear(torch.cat([h[torch.arange(2)[:, None, None], neighbours] - centre,
+                                       centre], dim=-1))
+        edges = conv.norm(edges.reshape(-1, 16)).view(2, 50, 5, 16)
+        w = torch.sigmoid(torch.tensor(0.7))
+        want = F.leaky_relu(w * edges.amax(2) + (1 - w) * edges.mean(2), 0.2)
+        assert torch.allclose(conv(h, neighbours), want, atol=1e-5), train
+
+
+def test_ball_grouping_is_the_default_and_nearest_an_option():
+    model = create_model("ognet_small").eval()
+    assert model.config.grouping == "ball" and model.config.radii == (0.1, 0.2, 0.4)
+    x = _cloud(b=1, seed=5)
+    ball = model.trace(x[0])
+    nearest = create_model("ognet_small", grouping="nearest")
+    nearest.load_state_dict(model.state_dict())
+    near = nearest.eval().trace(x[0])
+    first, first_near = ball.modules[0], near.modules[0]
+    assert first.group_radii == {8: 0.1, 16: 0.2, 32: 0.4} and first_near.group_radii == {}
+    for r, radius in first.group_radii.items():
+        d = (first.in_xyz[first.groups[r]] - first.out_xyz[:, None]).norm(dim=-1)
+        d_near = (first.in_xyz[first_near.groups[r]] - first.out_xyz[:, None]).norm(dim=-1)
+        assert (d <= radius + 1e-6).all()
+        assert d.mean() > d_near.mean()  # spread over the ball, not packed at the centre
+    assert not torch.allclose(ball.embedding, near.embedding)
+    with pytest.raises(ValueError, match="grouping must be one of"):
+        create_model("ognet_small", grouping="radius")
+    with pytest.raises(ValueError, match="one positive radius per group size"):
+        create_model("ognet_small", radii=(0.1, 0.2))
+
+
+def test_embedding_is_translation_invariant():
+    """Graphs, sampling and groups depend on relative positions only; features see relative
+    xyz. A shift by whole metres changes the embedding by float rounding only."""
+    torch.manual_seed(0)
+    model = create_model("ognet_small").eval()
+    x = _cloud(b=1, seed=6)
+    shifted = x.clone()
+    shifted[..., :3] += torch.tensor([1.0, -2.0, 0.5])
+    assert (model.extract(x) - model.extract(shifted)).abs().max().item() < 1e-3
+
+
+def test_deep_variant_is_the_authors():
+    model = create_model("ognet_deep")
+    c = model.config
+    assert (c.k, c.edge_convs, c.residual) == (9, 2, True)
+    assert [len(b.edge_convs) for b in model.blocks] == [2] * 7
+    assert [len(b.branches) for b in model.blocks] == [3, 3, 0, 3, 0, 3, 0]
+    logits = model.train()(torch.cat([_cloud(b=2, n=2048)], 0))
+    logits.sum().backward()
+    for block in model.blocks:  # the residual weights and every mix learn
+        assert block.residual_logit.grad.abs().item() > 0
+        assert all(conv.max_logit.grad.abs().item() > 0 for conv in block.edge_convs)
+
+
+def test_checkpoint_of_the_earlier_model_is_a_clear_error(tmp_path):
+    """A checkpoint saved before the authors' EdgeConv (no mix parameter, no grouping fields in
+    its config) cannot be rebuilt faithfully: loading it says so instead of guessing."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from ognet.engine import CheckpointError, load_model, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "old.safetensors", create_model("ognet_small"))
+    state = {k: v for k, v in load_file(str(path)).items() if "max_logit" not in k}
+    save_file(state, str(path))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    for key in ("grouping", "radii", "edge_convs", "residual"):
+        meta["model"].pop(key)
+    meta["model"]["shortcut"] = False
+    meta.pop("weights_sha256")
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="earlier OG-Net.*retrain"):
+        load_model(path, device="cpu")

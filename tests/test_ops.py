@@ -79,3 +79,119 @@ def test_group_and_edge_index():
     idx = torch.tensor([[[0, 1], [5, 4]]])
     assert ops.group(x, idx).tolist() == [[[[0, 1], [2, 3]], [[10, 11], [8, 9]]]]
     assert ops.edge_index(idx[0]).tolist() == [[0, 1, 5, 4], [0, 0, 1, 1]]
+
+
+# --------------------------------------------------------------------------------------------
+# Ball query, on a real lifted cloud
+# --------------------------------------------------------------------------------------------
+RADII, SIZES = (0.1, 0.2, 0.4), (8, 16, 32)
+
+
+@pytest.fixture(scope="module")
+def lifted(repo_root):
+    """The first module's input and centres for a lifted crop (the first real Market-1501
+    query when ../shared is there, else the first example query): (1, 4096, 3) points and
+    (1, 768, 3) FPS centres, in metres."""
+    from conftest import REAL_QUERIES
+
+    from ognet.lift import lift_image
+    from ognet.pointcloud import sample_points
+
+    crops = (sorted(REAL_QUERIES.glob("market1501_query_*.png"))
+             + sorted((repo_root / "assets" / "examples").glob("*.jpg")))
+    cloud = sample_points(lift_image(crops[0]).points, 4096)
+    xyz = torch.from_numpy(cloud[:, :3]).float().unsqueeze(0)
+    centres = ops.gather_points(xyz, ops.farthest_point_sample(xyz, 768))
+    return xyz, centres
+
+
+def _member_distances(centres, xyz, members):
+    return (ops.group(xyz, members) - centres.unsqueeze(2)).norm(dim=-1)
+
+
+@pytest.mark.parametrize("backend", ["open3d", "scipy"])
+def test_ball_query_backends_match_reference(lifted, backend):
+    if not BACKENDS[backend]:
+        pytest.skip(f"{backend} not installed")
+    def assert_same_members(centres, xyz, a, b):
+        # The same points, except where two points lie at the same distance from the centre
+        # up to float rounding (libraries order such near-ties their own way).
+        assert a.shape == b.shape
+        differ = a != b
+        assert differ.float().mean() < 1e-3
+        d = (ops.group(xyz, a) - centres.unsqueeze(2)).norm(dim=-1)
+        e = (ops.group(xyz, b) - centres.unsqueeze(2)).norm(dim=-1)
+        assert torch.allclose(d, e, atol=1e-6)
+
+    xyz, centres = lifted
+    ref = ops.multi_scale_ball_query(centres, xyz, RADII, SIZES, backend="torch")
+    got = ops.multi_scale_ball_query(centres, xyz, RADII, SIZES, backend=backend)
+    for a, b, r in zip(ref, got, SIZES, strict=True):
+        assert a.shape == (1, 768, r)
+        assert_same_members(centres, xyz, a, b)
+    # Batched, and queries that are not support points.
+    support, query = _cloud(n=600), _cloud(n=50, seed=5) * 0.8
+    assert_same_members(query, support, ops.ball_query(query, support, 0.5, 16, backend="torch"),
+                        ops.ball_query(query, support, 0.5, 16, backend=backend))
+
+
+def test_ball_members_lie_in_their_ball_and_spread_over_it(lifted):
+    """On a lifted person the 0.4 m balls hold hundreds of points: the 32 members reach out to
+    the edge of the ball, where the 32 nearest points stay within a few centimetres."""
+    xyz, centres = lifted
+    counts = [((centres[0, :, None] - xyz[0, None]).norm(dim=-1) <= r).sum(1) for r in RADII]
+    assert counts[2].median() > 300  # the receptive field is really large
+    groups = ops.multi_scale_ball_query(centres, xyz, RADII, SIZES)
+    nearest = ops.knn(centres, xyz, 32)
+    for members, radius, r, count in zip(groups, RADII, SIZES, counts, strict=True):
+        d = _member_distances(centres, xyz, members)[0]
+        assert (d <= radius + 1e-6).all()
+        assert (d[:, 0] == 0).all()  # the centre itself is the nearest member
+        full = count >= r  # balls that hold more points than the group size
+        assert full.float().mean() > 0.9
+        # distinct members, from the centre to the farthest point in the ball
+        assert all(len(set(row.tolist())) == r for row in members[0, full])
+        farthest_in_ball = torch.stack([
+            (xyz[0, (xyz[0] - c).norm(dim=1) <= radius] - c).norm(dim=1).max()
+            for c in centres[0, full]])
+        assert torch.allclose(d[full].max(1).values, farthest_in_ball)
+        assert d[full].mean() > 0.5 * radius
+    assert _member_distances(centres, xyz, nearest)[0].max(1).values.median() < 0.1
+
+
+def test_ball_query_pads_small_balls_by_repeating_members():
+    support = torch.tensor([[[0.0, 0, 0], [0.05, 0, 0], [0.0, 0.08, 0], [1.0, 0, 0]]])
+    query = torch.tensor([[[0.0, 0, 0], [3.0, 0, 0]]])
+    for backend in [b for b in ("torch", "open3d", "scipy") if BACKENDS[b]]:
+        members = ops.ball_query(query, support, 0.1, 8, backend=backend)
+        # ranks round(i * 2 / 7) of the three points in the ball, nearest first
+        assert members[0, 0].tolist() == [0, 0, 1, 1, 1, 1, 2, 2], backend
+        assert members[0, 1].tolist() == [3] * 8, backend  # empty ball: the nearest point
+
+
+def test_ball_query_is_order_and_translation_independent(lifted):
+    xyz, centres = lifted
+    perm = torch.randperm(xyz.shape[1], generator=torch.Generator().manual_seed(3))
+    shift = torch.tensor([2.0, -1.0, 5.0])
+    for backend in [b for b in ("torch", "open3d", "scipy") if BACKENDS[b]]:
+        a = ops.multi_scale_ball_query(centres, xyz, RADII, SIZES, backend=backend)
+        b = ops.multi_scale_ball_query(centres, xyz[:, perm], RADII, SIZES, backend=backend)
+        c = ops.multi_scale_ball_query(centres + shift, xyz + shift, RADII, SIZES,
+                                       backend=backend)
+        for ga, gb, gc in zip(a, b, c, strict=True):
+            assert torch.equal(ga, perm[gb]), backend  # the same points, in the same order
+            # Translation moves coordinates by a float rounding, which reorders points at
+            # equal distance (the background grid): the members' distances stay the same.
+            da = _member_distances(centres, xyz, ga)
+            dc = _member_distances(centres + shift, xyz + shift, gc)
+            assert (da - dc).abs().max() < 1e-5, backend
+
+
+def test_ball_query_rejects_bad_arguments():
+    x = _cloud(b=1, n=10)
+    with pytest.raises(ValueError, match="one radius per group size"):
+        ops.multi_scale_ball_query(x, x, (0.1, 0.2), (8,))
+    with pytest.raises(ValueError, match="positive"):
+        ops.ball_query(x, x, 0.0, 8)
+    with pytest.raises(ValueError, match="unknown ball query backend"):
+        ops.ball_query(x, x, 0.1, 8, backend="faiss")

@@ -9,11 +9,21 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from ognet.models import PAPER_PARAMS, count_parameters, create_model, list_models
+    from ognet.models import (
+        AUTHORS_PARAMS,
+        PAPER_PARAMS,
+        count_parameters,
+        create_model,
+        list_models,
+    )
 
-    print(f"{'variant':<14}{'params':>10}{'paper':>10}")
+    print("parameters without the identity classifier")
+    print(f"{'variant':<14}{'ours':>12}{'authors':>12}{'paper':>9}")
     for name in list_models():
         model = create_model(name, num_classes=args.num_classes)
-        ours = count_parameters(model, include_classifier=False) / 1e6
-        print(f"{name:<14}{ours:>9.2f}M{PAPER_PARAMS[name] / 1e6:>9.2f}M")
+        ours = count_parameters(model, include_classifier=False)
+        print(f"{name:<14}{ours:>12,}{AUTHORS_PARAMS[name]:>12,}{PAPER_PARAMS[name] / 1e6:>8.2f}M")
+    if args.num_classes:
+        extra = count_parameters(model, include_classifier=True) - ours
+        print(f"(a classifier of {args.num_classes} identities adds {extra:,})")
     return 0

@@ -27,14 +27,25 @@ def batch_norm_last(norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
 
 
 class EdgeConv(nn.Module):
-    """Dynamic graph convolution (DGCNN's EdgeConv) with max aggregation, BN and LeakyReLU.
+    """Dynamic graph convolution (DGCNN's EdgeConv) as the authors run it in OG-Net.
 
-    ``h_i' = act(BN(max_j W [h_j - h_i, h_i] + b))`` over the k neighbours j of point i.
+    ``e_ij = BN(W [h_j - h_i, h_i] + b)`` on every edge (batch norm over all edges), then a
+    learnable mix of max and mean over the k neighbours j of point i, then LeakyReLU 0.2:
+
+        ``h_i' = LeakyReLU(w max_j e_ij + (1 - w) mean_j e_ij)``, ``w = sigmoid(p)``,
+
+    with one scalar ``p`` per EdgeConv (``max_logit``, initialised to 0: an even mix). This is
+    the order of the authors' ``--norm_layer bn2 --gem`` model (``model_efficient.py``:
+    conv, BatchNorm2d on the edge features, GeM-named max/mean mix, leaky ReLU).
 
     The linear map on the concatenated edge feature splits as
     ``W [h_j - h_i, h_i] = W_a h_j + (W_b - W_a) h_i``, so it is applied once per point and
     the neighbours' projections are gathered, instead of once per edge (k times fewer
-    multiply-adds, the same function and the same parameters as a 1x1 conv on edges).
+    multiply-adds, the same function and parameters as a 1x1 conv on the edges). In eval mode
+    BN is a per-channel affine map, so it is folded into the two projections, and since both
+    max and mean commute with adding the centre's term, only the neighbours' term is
+    aggregated: ``h_i' = LeakyReLU(mix_j(s W_a h_j) + s ((W_b - W_a) h_i + b - mu) + beta)``
+    with ``s = gamma / sqrt(var + eps)``.
 
     Args:
         in_channels: C_in.
@@ -48,13 +59,28 @@ class EdgeConv(nn.Module):
         self.in_channels = in_channels
         self.linear = nn.Linear(2 * in_channels, out_channels)
         self.norm = nn.BatchNorm1d(out_channels)
+        self.max_logit = nn.Parameter(torch.zeros(1))
+
+    def mix(self, edges: torch.Tensor) -> torch.Tensor:
+        """``sigmoid(p) max_j + (1 - sigmoid(p)) mean_j`` over dim 2 of (B, M, k, C)."""
+        w = torch.sigmoid(self.max_logit)
+        return w * max_over_neighbours(edges) + (1 - w) * edges.mean(dim=2)
 
     def forward(self, h: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
         w_neighbour, w_centre = self.linear.weight.split(self.in_channels, dim=1)
-        per_neighbour = h @ w_neighbour.t()  # (B, N, C_out)
-        per_centre = F.linear(h, w_centre - w_neighbour, self.linear.bias)
-        out = max_over_neighbours(group(per_neighbour, neighbours)) + per_centre
-        return F.leaky_relu(batch_norm_last(self.norm, out), 0.2)
+        bias = self.linear.bias
+        if self.norm.training or not self.norm.track_running_stats:
+            per_neighbour = h @ w_neighbour.t()  # (B, N, C_out)
+            per_centre = F.linear(h, w_centre - w_neighbour, bias)
+            edges = group(per_neighbour, neighbours) + per_centre.unsqueeze(2)  # (B, N, k, C)
+            out = self.mix(batch_norm_last(self.norm, edges))
+        else:
+            scale = self.norm.weight * torch.rsqrt(self.norm.running_var + self.norm.eps)
+            per_neighbour = h @ (w_neighbour * scale[:, None]).t()
+            per_centre = F.linear(h, (w_centre - w_neighbour) * scale[:, None],
+                                  (bias - self.norm.running_mean) * scale + self.norm.bias)
+            out = self.mix(group(per_neighbour, neighbours)) + per_centre
+        return F.leaky_relu(out, 0.2)
 
 
 class SqueezeExcite(nn.Module):
@@ -79,7 +105,8 @@ class SqueezeExcite(nn.Module):
 class GroupBranch(nn.Module):
     """One of the three multi-scale branches: group, two linear layers, SE, group max pool.
 
-    For each output point i with group members j (its r nearest input points):
+    For each output point i with group members j (the r points chosen in its ball, or its r
+    nearest points; see :func:`ognet.ops.multi_scale_ball_query`):
     ``max_j ReLU(BN(W_2 SE(BN(W_1 [xyz_j - xyz_i, h_j]))))``.
     Following the authors' implementation the hidden width is C/2, BN follows each linear
     layer, the SE gate sits after the first BN and ReLU after the second.

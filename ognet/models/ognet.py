@@ -13,8 +13,15 @@ from ognet.models.omni_scale import OmniScaleModule
 from ognet.models.registry import register_model
 from ognet.models.trace import ModelTrace
 
-#: Parameter counts reported in the paper (re-id, without the identity classifier).
+#: Parameter counts reported in the paper (re-id, without the identity classifier), to the
+#: digit printed there.
 PAPER_PARAMS = {"ognet": 1.95e6, "ognet_small": 1.20e6, "ognet_deep": 2.47e6}
+
+#: Exact parameter counts of the authors' models without the classifier (``model_efficient.py``
+#: ``ModelE_dense`` built with the README's training flags, ``proj_output`` removed): OG-Net
+#: 1.951738M and OG-Net-Small 1.200833M as their script prints them, OG-Net-Deep 2.4705M
+#: (printed to that digit; counting their layers gives 2,470,498).
+AUTHORS_PARAMS = {"ognet": 1_951_738, "ognet_small": 1_200_833, "ognet_deep": 2_470_498}
 
 
 class OGNet(nn.Module):
@@ -40,10 +47,9 @@ class OGNet(nn.Module):
         last = len(c.channels) - 1
         for i, (out_ch, pts) in enumerate(zip(c.channels, c.stage_points, strict=True)):
             self.blocks.append(OmniScaleModule(
-                in_ch, out_ch, pts, k=c.k, group_sizes=c.group_sizes,
-                nonlocal_graph=c.nonlocal_graph and i == last,
-                # A module that starts from rgb has nothing to short-cut from.
-                shortcut=c.shortcut and i > 0,
+                in_ch, out_ch, pts, k=c.k, edge_convs=c.edge_convs, group_sizes=c.group_sizes,
+                radii=c.radii, grouping=c.grouping,
+                nonlocal_graph=c.nonlocal_graph and i == last, residual=c.residual,
             ))
             in_ch = out_ch
         self.embedding = nn.Linear(2 * in_ch, c.embed_dim, bias=False)
@@ -117,7 +123,19 @@ def count_parameters(model: nn.Module, include_classifier: bool = False) -> int:
                if p.requires_grad and (include_classifier or not name.startswith("classifier.")))
 
 
+#: Config fields of the model before it followed the authors' EdgeConv (BN on the edges,
+#: max/mean mix), ball grouping and learned residual; every config saved then has them.
+EARLIER_FIELDS = ("shortcut",)
+
+
 def _build(defaults: OGNetConfig, num_classes: int, overrides: dict) -> OGNet:
+    earlier = [f for f in EARLIER_FIELDS if f in overrides]
+    if earlier:
+        # Its weights were trained for another function (BN after a max-only aggregation),
+        # so rebuilding today's model from them would give a different, untrained model.
+        raise ValueError(f"config field {earlier[0]!r} comes from an earlier OG-Net (before "
+                         "the authors' EdgeConv and ball grouping); its checkpoints cannot "
+                         "be loaded by this version: retrain with `python -m ognet train`")
     return OGNet(OGNetConfig(**{**asdict(defaults), **overrides, "num_classes": num_classes}))
 
 
@@ -136,10 +154,13 @@ def ognet_small(num_classes: int = 0, **overrides) -> OGNet:
 
 @register_model
 def ognet_deep(num_classes: int = 0, **overrides) -> OGNet:
-    """OG-Net-Deep: seven modules 48-96-96-192-192-384-384 with short-cuts (2.47M in the paper).
+    """OG-Net-Deep: seven modules 48-96-96-192-192-384-384, two EdgeConvs each with k = 9,
+    and the learned-weight residual (2.47M in the paper).
 
-    The modules that keep the channel count do not downsample (the basic module of Fig. 4a).
+    The modules that keep the channel count do not downsample and have no multi-scale
+    branches (the basic module of Fig. 4a): branches sit in the four downsampling modules.
     """
     return _build(OGNetConfig(name="ognet_deep", channels=(48, 96, 96, 192, 192, 384, 384),
-                              stage_points=(768, 384, 0, 192, 0, 96, 0), shortcut=True),
+                              stage_points=(768, 384, 0, 192, 0, 96, 0), k=9, edge_convs=2,
+                              residual=True),
                   num_classes, overrides)

@@ -1,4 +1,36 @@
-"""The omni-scale module (Section III, Fig. 4 of the paper)."""
+"""The omni-scale module (Section III, Fig. 4 of the paper).
+
+Where the paper is silent the authors' code decides (``layumi/person-reid-3d``:
+``model_efficient.py`` ``ModelE_dense`` with the README's flags ``--norm_layer bn2 --gem
+--cluster xyzrgb --init 768``, ``pointnet2_modules.py``). Defaults, and why:
+
+- **EdgeConv** (:class:`~ognet.models.layers.EdgeConv`): edge feature ``[h_j - h_i, h_i]``,
+  BN on the edge features, a learned mix ``sigmoid(p) max + (1 - sigmoid(p)) mean`` over the
+  neighbours (p from 0), LeakyReLU 0.2. As theirs; no option.
+- **Grouping** (``grouping="ball"``, default): the authors' receptive fields, balls of
+  0.1 / 0.2 / 0.4 m capped at 8 / 16 / 32 members. The members differ from theirs on
+  purpose: their CUDA ball query keeps the *first* r points of the ball in memory order, so
+  the group (and the embedding) depends on how the cloud is stored; ours takes the points at
+  evenly spaced distance ranks inside the ball (:func:`ognet.ops.multi_scale_ball_query`),
+  chosen from the geometry alone, so shuffling the input leaves the embedding unchanged.
+  ``grouping="nearest"`` (the r nearest points, no radius) is kept as a named option: on a
+  4096-point lifted cloud the 32 nearest points lie within about 6 cm of the centre, so its
+  three scales nearly coincide; it is not the default for that reason.
+- **Branches**: ``C+3 -> C/2 -> C`` (relative xyz with the features), BN after each linear
+  layer, the SE gate after the first BN, ReLU after the second, max over the group; the
+  three branches are summed. Only a module that downsamples has branches (in OG-Net-Deep the
+  three modules that keep their points are EdgeConvs only), as theirs.
+- **OG-Net-Deep**: two EdgeConvs per module with k = 9, and the learned-weight residual
+  ``w skip + (1 - w) h``, ``w = sigmoid(q)`` (q from 0), the skip projected by
+  ``LeakyReLU(Linear(.))`` where the channels change (the first module included), applied
+  after the downsampling (their ``--id_skip 2``). As theirs.
+- **Graphs**: the kNN graph includes each point itself; the last module's graph is built on
+  ``[xyz, features]`` (their ``--cluster xyzrgb``), rebuilt before each of its EdgeConvs on
+  that EdgeConv's input, as theirs.
+
+With these choices the parameter counts without the classifier equal the authors'
+(OG-Net 1,951,738, OG-Net-Small 1,200,833, OG-Net-Deep 2,470,498; ``python -m ognet models``).
+"""
 
 from __future__ import annotations
 
@@ -11,76 +43,92 @@ from ognet.models.trace import ModuleTrace
 
 
 class OmniScaleModule(nn.Module):
-    """Dynamic graph convolution, then multi-scale grouping, optionally a short-cut.
+    """Dynamic graph convolution, then multi-scale grouping, optionally a residual.
 
     1. A KNN graph (k neighbours) is rebuilt on the module's input xyz — or, for the last
-       module, on ``[xyz, features]`` (the non-local graph) — and EdgeConv maps
-       ``C_in -> C_out`` channels (the channel doubling of a downsampling stage).
+       module, on ``[xyz, features]`` (the non-local graph) — and ``edge_convs`` EdgeConvs
+       map ``C_in -> C_out -> ... -> C_out`` channels.
     2. When the module downsamples, farthest point sampling on xyz keeps ``num_points``
-       centres; otherwise (OG-Net-Deep's basic module) every point is a centre.
-    3. Three branches group the ``r = 8, 16, 32`` nearest input points of each centre and are
-       summed.
-    4. With ``shortcut``, the input features at the centres (projected by a linear layer when
-       ``C_in != C_out``) are added.
-
-    Choices the paper leaves open, taken from the authors' repository
-    (``layumi/person-reid-3d``, ``model_efficient.py`` / ``pointnet2_modules.py``): EdgeConv's
-    edge feature is ``[h_j - h_i, h_i]``; the branches are ``C+3 -> C/2 -> C`` with the SE gate
-    after the first BN; branches are fused by addition. One deliberate difference: groups are
-    the r *nearest* neighbours instead of a radius ball query capped at r points, which makes
-    the module independent of the input order (the ball query keeps the first r points in
-    memory order) and free of the radius hyper-parameters (0.1/0.2/0.4).
+       centres, and three branches group members around each centre (balls of ``radii``
+       capped at ``group_sizes`` members, or the nearest points) and are summed. A module that
+       keeps its points (``num_points == 0``) stops after step 1.
+    3. With ``residual``: ``w skip + (1 - w) h``, ``w = sigmoid(q)``, skip the input features
+       at the centres (through ``LeakyReLU(Linear)`` when ``C_in != C_out``).
 
     Args:
         in_channels: C_in.
         out_channels: C_out.
-        num_points: centres kept by FPS; 0 keeps all points.
+        num_points: centres kept by FPS; 0 keeps all points (no branches).
         k: neighbours of the EdgeConv graph.
+        edge_convs: EdgeConvs in a row.
         group_sizes: the grouping rates r.
-        nonlocal_graph: build the graph on ``[xyz, features]``.
-        shortcut: add the (projected) input.
+        radii: ball radius per branch (``grouping == "ball"``).
+        grouping: ``"ball"`` or ``"nearest"``.
+        nonlocal_graph: build the graphs on ``[xyz, features]``.
+        residual: the learned-weight residual.
     Shapes:
         xyz: (B, N, 3), h: (B, N, C_in) -> xyz' (B, M, 3), h' (B, M, C_out)
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_points: int, k: int = 20,
-                 group_sizes: tuple[int, ...] = (8, 16, 32), nonlocal_graph: bool = False,
-                 shortcut: bool = False):
+                 edge_convs: int = 1, group_sizes: tuple[int, ...] = (8, 16, 32),
+                 radii: tuple[float, ...] = (0.1, 0.2, 0.4), grouping: str = "ball",
+                 nonlocal_graph: bool = False, residual: bool = False):
         super().__init__()
         self.num_points = num_points
         self.k = k
         self.group_sizes = tuple(group_sizes)
+        self.radii = tuple(radii)
+        self.grouping = grouping
         self.nonlocal_graph = nonlocal_graph
-        self.edge_conv = EdgeConv(in_channels, out_channels)
-        self.branches = nn.ModuleList(GroupBranch(out_channels, r) for r in self.group_sizes)
-        if not shortcut:
-            self.shortcut = None
-        elif in_channels == out_channels:
-            self.shortcut = nn.Identity()
+        self.edge_convs = nn.ModuleList(
+            EdgeConv(in_channels if i == 0 else out_channels, out_channels)
+            for i in range(edge_convs))
+        self.branches = nn.ModuleList(GroupBranch(out_channels, r) for r in self.group_sizes
+                                      if num_points)
+        if residual:
+            self.residual_logit = nn.Parameter(torch.zeros(1))
+            self.skip = (nn.Identity() if in_channels == out_channels else
+                         nn.Sequential(nn.Linear(in_channels, out_channels), nn.LeakyReLU(0.2)))
         else:
-            self.shortcut = nn.Linear(in_channels, out_channels)
+            self.residual_logit, self.skip = None, None
+
+    def group_members(self, centre_xyz: torch.Tensor, xyz: torch.Tensor) -> list[torch.Tensor]:
+        """Members of each branch's groups: one (B, M, r) index tensor into N per branch."""
+        if self.grouping == "ball":
+            return ops.multi_scale_ball_query(centre_xyz, xyz, self.radii, self.group_sizes)
+        members = ops.knn(centre_xyz, xyz, min(max(self.group_sizes), xyz.shape[1]))
+        return [members[..., :r] for r in self.group_sizes]
 
     def forward(self, xyz: torch.Tensor, h: torch.Tensor, record: list | None = None):
-        graph_space = torch.cat([xyz, h], dim=-1) if self.nonlocal_graph else xyz
-        neighbours = ops.knn_graph(graph_space, min(self.k, xyz.shape[1]))
-        h_in, h = h, self.edge_conv(h, neighbours)
+        k = min(self.k, xyz.shape[1])
+        h_in = h
+        graphs = []
+        for conv in self.edge_convs:
+            if self.nonlocal_graph:
+                neighbours = ops.knn_graph(torch.cat([xyz, h], dim=-1), k)
+            elif not graphs:
+                neighbours = ops.knn_graph(xyz, k)  # the same xyz graph for every EdgeConv
+            graphs.append(neighbours)
+            h = conv(h, neighbours)
 
         if self.num_points:
             centres = ops.farthest_point_sample(xyz, self.num_points)  # (B, M)
             centre_xyz = ops.gather_points(xyz, centres)
+            members = self.group_members(centre_xyz, xyz)
+            h = sum(branch(xyz, h, centre_xyz, m)
+                    for branch, m in zip(self.branches, members, strict=True))
         else:
-            centres, centre_xyz = None, xyz
-        members = ops.knn(centre_xyz, xyz, min(max(self.group_sizes), xyz.shape[1]))
-        out = sum(branch(xyz, h, centre_xyz, members[..., : branch.group_size])
-                  for branch in self.branches)
+            centres, centre_xyz, members = None, xyz, []
 
-        if self.shortcut is not None:
+        if self.residual_logit is not None:
             skip = h_in if centres is None else ops.gather_points(h_in, centres)
-            out = out + self.shortcut(skip)
+            w = torch.sigmoid(self.residual_logit)
+            h = w * self.skip(skip) + (1 - w) * h
 
         if record is not None:
-            record.append(self._trace(xyz, centre_xyz, centres, neighbours, members, h_in, out))
-        return centre_xyz, out
+            record.append(self._trace(xyz, centre_xyz, centres, graphs[0], members, h_in, h))
+        return centre_xyz, h
 
     def _trace(self, xyz, centre_xyz, centres, neighbours, members, h_in, out) -> ModuleTrace:
         """Trace of the first cloud of the batch (detached, on the CPU)."""
@@ -90,13 +138,16 @@ class OmniScaleModule(nn.Module):
         graph = ops.edge_index(cpu(neighbours))
         xyz_graph = graph if not self.nonlocal_graph else ops.edge_index(
             ops.knn_graph(xyz[:1], min(self.k, xyz.shape[1]))[0].cpu())
+        ball = self.grouping == "ball" and bool(members)
         return ModuleTrace(
             in_xyz=cpu(xyz),
             out_xyz=cpu(centre_xyz),
             sampled_idx=cpu(centres),
             knn_edges=xyz_graph,
             nonlocal_edges=graph if self.nonlocal_graph else None,
-            groups={r: cpu(members[..., :r]) for r in self.group_sizes},
+            groups={r: cpu(m) for r, m in zip(self.group_sizes, members, strict=False)},
+            group_radii=({r: rad for r, rad in zip(self.group_sizes, self.radii, strict=True)}
+                         if ball else {}),
             feature_norm=cpu(out).norm(dim=-1),
             in_channels=h_in.shape[-1],
             out_channels=out.shape[-1],

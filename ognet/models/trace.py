@@ -23,7 +23,10 @@ class ModuleTrace:
         nonlocal_edges: (2, N*k) long, the graph actually used by the last module, built on
             appearance features concatenated with xyz; ``None`` for the other modules.
         groups: ``{r: (M, r) long}`` group members (indices into ``in_xyz``) of each output
-            point for each grouping rate r (8, 16, 32), nearest first.
+            point for each grouping rate r (8, 16, 32), nearest first; empty for a module
+            that does not downsample (no branches).
+        group_radii: ``{r: radius}`` the ball radius of each group (metres) with ball
+            grouping; empty with nearest grouping.
         feature_norm: (M,) L2 norm of each output point's feature.
         in_channels, out_channels: feature sizes before and after the module.
     """
@@ -34,6 +37,7 @@ class ModuleTrace:
     knn_edges: torch.Tensor
     nonlocal_edges: torch.Tensor | None
     groups: dict[int, torch.Tensor]
+    group_radii: dict[int, float]
     feature_norm: torch.Tensor
     in_channels: int
     out_channels: int
@@ -68,4 +72,6 @@ class ModelTrace:
                 out[p + "nonlocal_edges"] = m.nonlocal_edges.numpy()
             for r, g in m.groups.items():
                 out[p + f"group_r{r}"] = g.numpy()
+                if r in m.group_radii:
+                    out[p + f"group_r{r}_radius"] = np.float32(m.group_radii[r])
         return out
