@@ -8,13 +8,13 @@ Steps (each ``python -m ognet`` command is printed before it runs):
 1. ``synth``: a synthetic Market-1501-format dataset (half the identities train, half test).
 2. ``prepare``: lift every image to a colored point cloud (the same lifting as the app).
    ``--reuse-images`` skips 1 and 2 when ``WORK/clouds/prepare_report.json`` exists.
-3. ``train``: for every seed, OG-Net-Small on the lifted training split (3D) and the 2D
-   control (the same run with z = 0, the paper's Table I), ``--parallel`` runs at a time with
-   one torch thread each. A run whose ``final`` checkpoint exists is kept (re-running the
-   script resumes the study).
-4. Evaluation of every run's ``final`` checkpoint (the weight average: nothing is chosen on
-   the test split) under the Market-1501 protocol with both AP definitions, one pass
-   features; ``WORK/study.json`` holds each run and the mean and spread over the seeds.
+3. ``train`` then ``evaluate``, for every seed, of OG-Net-Small on the lifted training split
+   (3D) and of the 2D control (the same run with z = 0, the paper's Table I), ``--parallel``
+   runs at a time with one torch thread each. ``evaluate`` reads each run's ``final``
+   checkpoint (the weight average: nothing is chosen on the test split), one-pass features,
+   Market-1501 protocol, both AP definitions. Finished steps are kept: re-running the script
+   resumes the study. ``WORK/study.json`` holds every run and the mean and spread over the
+   seeds.
 5. Ships the first seed's 3D checkpoint: ``assets/model/`` (checkpoint pair,
    ``training_summary.json``, ``eval_subset.npz``: model-ready clouds of a few test
    identities with the Rank-1/mAP the checkpoint reaches on them, which
@@ -25,7 +25,8 @@ The recipe is ``configs/ognet_small_market.yaml`` (the authors' OG-Net-Small com
 36, lr 1e-3, weight decay 5e-4, balanced sampling, per-axis scale / jitter / flip, cosine to
 1%, weights averaged over the last 10% of the epochs) with what a CPU build changes: 2048
 points per cloud with every stage halved (2048 -> 384 -> 192 -> 96 -> 48) instead of 4096 ->
-768 -> ..., ``--epochs`` instead of 1000, and a warm-up of a tenth of the epochs instead of 10.
+768 -> ..., ``--epochs`` instead of 1000, and a warm-up of a tenth of the epochs (rounded
+down) instead of 10.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def main() -> int:
         ognet("prepare", "--src", str(images), "--dst", str(clouds), "--workers", "2")
     runs = {(name, seed): work / f"run_{name}_s{seed}" for seed in args.seeds for name in INPUTS}
     train_all(clouds, runs, args)
-    results = {key: evaluate_run(run, clouds) for key, run in runs.items()}
+    results = {key: read_run(run) for key, run in runs.items()}
     study = summarize_study(results, args)
     (work / "study.json").write_text(json.dumps(study, indent=2) + "\n")
 
@@ -113,67 +114,64 @@ def main() -> int:
 
 
 def train_all(clouds: Path, runs: dict, args) -> None:
-    """Every (input, seed) run whose ``final`` checkpoint is missing, ``args.parallel`` at a
-    time with one torch thread each; prints each run's wall time."""
-    warmup = max(1, args.epochs // 10)
-    todo = [(key, run) for key, run in runs.items() if not (run / "final.safetensors").is_file()]
-    pending, active = list(todo), []
+    """Train and evaluate every (input, seed) run that has no ``evaluation.json`` yet,
+    ``args.parallel`` runs at a time, each with one torch thread; a run whose ``final``
+    checkpoint exists is only evaluated, one with a ``last`` resumes."""
+    warmup = args.epochs // 10
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    pending = []
+    for (name, seed), run in runs.items():
+        steps = []
+        if not (run / "final.safetensors").is_file():
+            steps.append(["train", "--config", RECIPE, "--data", str(clouds), *DEMO_MODEL,
+                          "--epochs", str(args.epochs), "--warmup-epochs", str(warmup),
+                          "--workers", "0", "--eval-every", "0", "--seed", str(seed),
+                          "--device", "cpu", *INPUTS[name], "--out", str(run), "--quiet",
+                          *(["--resume"] if (run / "last.safetensors").is_file() else [])])
+        if steps or not (run / "evaluation.json").is_file():
+            steps.append(["evaluate", "--checkpoint", str(run / "final.safetensors"), "--data",
+                          str(clouds), "--device", "cpu", "--workers", "0",
+                          "--json", str(run / "evaluation.json")])
+        pending.append((run, steps))
+    active = []                      # [run, remaining steps, process, started, log file]
     while pending or active:
         while pending and len(active) < args.parallel:
-            (name, seed), run = pending.pop(0)
-            cmd = [sys.executable, "-m", "ognet", "train", "--config", RECIPE, "--data",
-                   str(clouds), *DEMO_MODEL, "--epochs", str(args.epochs), "--warmup-epochs",
-                   str(warmup), "--workers", "0", "--eval-every", "0", "--seed", str(seed),
-                   "--device", "cpu", *INPUTS[name], "--out", str(run), "--quiet"]
-            if (run / "last.safetensors").is_file():
-                cmd.append("--resume")
-            print("$", " ".join(cmd[1:]), flush=True)
-            run.mkdir(parents=True, exist_ok=True)
-            log = open(run / "stdout.txt", "a")
-            active.append((run, subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log,
-                                                 stderr=subprocess.STDOUT), time.time(), log))
+            run, steps = pending.pop(0)
+            if steps:
+                run.mkdir(parents=True, exist_ok=True)
+                active.append([run, steps, None, time.time(), open(run / "stdout.txt", "a")])
         time.sleep(5)
-        for item in list(active):
-            run, proc, t0, log = item
-            if proc.poll() is None:
+        for slot in list(active):
+            run, steps, proc, t0, log = slot
+            if proc is not None and proc.poll() is None:
                 continue
-            active.remove(item)
-            log.close()
-            if proc.returncode:
-                raise SystemExit(f"training {run.name} failed (see {run / 'stdout.txt'})")
-            (run / "wall_s.txt").write_text(f"{time.time() - t0:.0f}\n")
-            print(f"  {run.name}: trained in {time.time() - t0:.0f} s", flush=True)
+            if proc is not None:
+                if proc.returncode:
+                    raise SystemExit(f"{run.name} failed (see {run / 'stdout.txt'})")
+                print(f"  {run.name}: {steps[0][0]} took {time.time() - t0:.0f} s", flush=True)
+                (run / f"{steps[0][0]}_s.txt").write_text(f"{time.time() - t0:.0f}\n")
+                steps.pop(0)
+            if not steps:
+                log.close()
+                active.remove(slot)
+                continue
+            cmd = [sys.executable, "-m", "ognet", *steps[0]]
+            print("$", " ".join(cmd[1:]), flush=True)
+            slot[2:4] = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log,
+                                          stderr=subprocess.STDOUT), time.time()]
 
 
-def evaluate_run(run: Path, clouds: Path) -> dict:
-    """Rank-1/5/10 and mAP (both AP definitions) of ``run/final`` on the test split."""
-    import torch
-
-    from ognet import load_model
-    from ognet.data import PointCloudDataset, load_dataset
-    from ognet.engine import extract_features
-    from ognet.metrics import AP_MODES, cosine_distance, rank_metrics, summarize
-
-    torch.set_num_threads(2)
-    model = load_model(run / "final.safetensors", device="cpu", num_classes=0)
-    meta = model.checkpoint_meta
-    data = load_dataset(clouds, splits=("query", "gallery"))
-    kw = {"num_points": meta["input_points"], "z_zero": meta["z_zero"]}
-    q = PointCloudDataset(data.query, **kw)
-    g = PointCloudDataset(data.gallery, **kw)
-    dist = cosine_distance(extract_features(model, q, progress=False),
-                           extract_features(model, g, progress=False))
-    out = {"epochs": meta["epoch"], "weight_averaged": meta.get("weight_averaged"),
-           "averaged_epochs": meta.get("averaged_epochs"), "z_zero": meta["z_zero"]}
-    for mode in AP_MODES:
-        cmc, mAP = rank_metrics(dist, q.pids, g.pids, q.camids, g.camids, ap_mode=mode)
-        s = summarize(cmc, mAP)
-        out.update({k: s[k] for k in ("rank1", "rank5", "rank10")})
-        out[f"mAP_{mode}"] = s["mAP"]
-    wall = run / "wall_s.txt"
-    out["train_s"] = int(wall.read_text()) if wall.is_file() else None
-    out["num_query"], out["num_gallery"] = len(q), len(g)
+def read_run(run: Path) -> dict:
+    """A run's test-split figures (``evaluation.json``) and what its checkpoint says."""
+    ev = json.loads((run / "evaluation.json").read_text())
+    meta = json.loads((run / "final.json").read_text())
+    out = {k: ev[k] for k in ("rank1", "rank5", "rank10", "num_query", "num_gallery")}
+    out.update({f"mAP_{mode}": value for mode, value in ev["mAP_by_mode"].items()})
+    out.update({"epochs": meta["epoch"], "weight_averaged": meta.get("weight_averaged"),
+                "averaged_epochs": meta.get("averaged_epochs"), "z_zero": meta["z_zero"]})
+    for step in ("train", "evaluate"):
+        f = run / f"{step}_s.txt"
+        out[f"{step}_s"] = int(f.read_text()) if f.is_file() else None
     print(f"{run.name}: Rank-1 {out['rank1']:.1f}, mAP {out['mAP_trapezoid']:.1f} (trapezoid) "
           f"/ {out['mAP_step']:.1f} (step)", flush=True)
     return out

@@ -160,6 +160,8 @@ def test_train_checkpoint_resume_index_search(market, tmp_path):
     assert 0 <= ev["mAP"] <= 100 and ev["num_query"] == len(queries)
     assert ev["ap_mode"] == "trapezoid" and ev["scales"] == [1.0] and ev["selection"] == "final"
     assert results["step"]["ap_mode"] == "step" and results["step"]["mAP"] >= ev["mAP"]
+    assert ev["mAP_by_mode"] == pytest.approx({"trapezoid": ev["mAP"],
+                                               "step": results["step"]["mAP"]})
     assert results["tta"]["scales"] == [1.0, 1.1]
 
 

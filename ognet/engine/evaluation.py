@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ognet.engine.checkpoint import CheckpointError, checkpoint_paths, read_checkpoint_meta
-from ognet.metrics import cosine_distance, rank_metrics, summarize
+from ognet.metrics import AP_MODES, cosine_distance, rank_metrics, summarize
 
 #: The authors' test-time scales (``test_M.py``): the cloud and the cloud scaled by 1.1.
 AUTHORS_TEST_SCALES = (1.0, 1.1)
@@ -92,8 +92,9 @@ def evaluate_retrieval(model: torch.nn.Module, query_dataset, gallery_dataset,
             (see :func:`ognet.metrics.rank_metrics`).
         scales: test-time scales of the feature (:data:`AUTHORS_TEST_SCALES` for theirs).
 
-    Returns the summary plus ``cmc`` (list, fractions), ``ap_mode``, ``scales``, timings in
-    seconds (``extract_s``, ``match_s``) and sizes (``num_query``, ``num_gallery``).
+    Returns the summary plus ``cmc`` (list, fractions), ``ap_mode``, ``mAP_by_mode`` (the mAP
+    under every AP definition, percent), ``scales``, timings in seconds (``extract_s``,
+    ``match_s``) and sizes (``num_query``, ``num_gallery``).
     """
     t0 = time.perf_counter()
     kw = {"batch_size": batch_size, "device": device, "workers": workers,
@@ -102,9 +103,14 @@ def evaluate_retrieval(model: torch.nn.Module, query_dataset, gallery_dataset,
     gf = extract_features(model, gallery_dataset, desc="gallery", **kw)
     t1 = time.perf_counter()
     distmat = cosine_distance(qf, gf)
-    cmc, mAP = rank_metrics(distmat, query_dataset.pids, gallery_dataset.pids,
-                            query_dataset.camids, gallery_dataset.camids, ap_mode=ap_mode)
+    ids = (query_dataset.pids, gallery_dataset.pids, query_dataset.camids,
+           gallery_dataset.camids)
+    cmc, mAP = rank_metrics(distmat, *ids, ap_mode=ap_mode)
+    by_mode = {mode: 100 * rank_metrics(distmat, *ids, max_rank=1, ap_mode=mode)[1]
+               for mode in AP_MODES if mode != ap_mode}
+    by_mode[ap_mode] = 100 * mAP
     t2 = time.perf_counter()
     return {**summarize(cmc, mAP), "cmc": cmc.tolist(), "ap_mode": ap_mode,
-            "scales": list(scales), "extract_s": t1 - t0, "match_s": t2 - t1,
-            "num_query": len(query_dataset), "num_gallery": len(gallery_dataset)}
+            "mAP_by_mode": by_mode, "scales": list(scales), "extract_s": t1 - t0,
+            "match_s": t2 - t1, "num_query": len(query_dataset),
+            "num_gallery": len(gallery_dataset)}
