@@ -1,19 +1,28 @@
 # The two commands a new user runs (see README): `make run` and `make test`.
+#   make run ARGS="--port 7861"          flags for app.py
+#   make test TESTS="tests/test_lift.py"  a part of the suite (default: all of it)
 PY := .venv/bin/python
+ARGS ?=
+TESTS ?=
 
-.PHONY: setup run test lint bench
+.PHONY: setup setup-test run test lint bench
 
+# torch-cluster only where torch sees a GPU (a CPU-only first run takes minutes, not 15 more)
 setup:
-	bash scripts/setup.sh
+	bash scripts/setup.sh run
+
+# torch-cluster always: its backend tests run in CI
+setup-test:
+	bash scripts/setup.sh test
 
 run: setup
-	$(PY) app.py
+	$(PY) app.py $(ARGS)
 
-test: setup
-	$(PY) -m pytest -q
+test: setup-test
+	$(PY) -m pytest -q $(TESTS)
 
 lint: setup
 	$(PY) -m ruff check .
 
-bench: setup
+bench: setup-test
 	$(PY) benchmarks/bench_model.py
