@@ -89,3 +89,50 @@ def test_prepare_bad_body_model_dir(market, tmp_path, capsys):
                  "--body-model-dir", str(tmp_path / "no-smpl-here")])
     assert code == 2 and "no such folder" in capsys.readouterr().out
     assert not (tmp_path / "out").exists()
+
+
+def test_shards_are_disjoint_and_together_give_the_unsharded_output(market, tmp_path, capsys):
+    from ognet.commands.prepare import list_jobs, shard_of
+
+    images = [image for image, _ in list_jobs(market, tmp_path)]
+    for n in (1, 2, 3, 5):
+        owners = [shard_of(image, n) for image in images]
+        assert all(0 <= s < n for s in owners)        # each image in exactly one shard
+    assert len({shard_of(image, 2) for image in images}) == 2   # both shards have work here
+
+    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
+    assert main(["prepare", "--src", str(market), "--dst", str(whole), "--workers", "0"]) == 0
+    seen: set[str] = set()
+    for i in range(2):                                # two "machines", one output tree
+        before = set(_clouds(sharded)) if sharded.exists() else set()
+        expected = {f"{im.parent.name}/{im.stem}.npz" for im in images
+                    if shard_of(im, 2) == i and im.stem != "0009_c1s1_000001_00"}
+        code = main(["prepare", "--src", str(market), "--dst", str(sharded), "--workers", "0",
+                     "--shard", f"{i}/2"])
+        assert code == (0 if expected else 1)          # 1: everything it tried failed
+        added = set(_clouds(sharded)) - before
+        assert added == expected and not added & seen  # its own slice only, disjoint
+        seen |= added
+        report = json.loads((sharded / f"prepare_report.shard-{i}-of-2.json").read_text())
+        assert report["shard"] == [i, 2]
+        assert report["images"] == sum(shard_of(im, 2) == i for im in images)
+    a, b = _clouds(whole), _clouds(sharded)
+    assert sorted(a) == sorted(b) == sorted(seen)     # union == the unsharded output
+    for key in a:
+        np.testing.assert_array_equal(a[key]["points"], b[key]["points"], err_msg=key)
+        assert a[key]["method"] == b[key]["method"]
+
+    # a shard run again (resumed) finds its slice done, except the image that cannot be
+    # lifted (which fails again: exit code 1, all it tried failed)
+    capsys.readouterr()
+    bad_shard = shard_of(market / "query" / "0009_c1s1_000001_00.jpg", 2)
+    assert main(["prepare", "--src", str(market), "--dst", str(sharded), "--workers", "0",
+                 "--shard", f"{bad_shard}/2"]) == 1
+    assert "already lifted, 1 to do" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["2/2", "-1/2", "1", "a/b", "0/0"])
+def test_prepare_bad_shard(market, tmp_path, capsys, bad):
+    with pytest.raises(SystemExit):
+        main(["prepare", "--src", str(market), "--dst", str(tmp_path / "o"), "--shard", bad])
+    assert "argument --shard" in capsys.readouterr().err

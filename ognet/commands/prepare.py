@@ -4,6 +4,15 @@ Keeps the layout (``bounding_box_train``, ``bounding_box_test``, ``query``), one
 image written atomically with ``ognet.pointcloud.save_cloud``. Resumable: finished files are
 skipped, and an interrupted run leaves no partial file. Ends with a report of fallbacks and
 failures (also written to ``DST/prepare_report.json``).
+
+Scaling out: ``--workers N`` lifts in N processes on one machine (one torch thread each), and
+``--shard i/n`` lifts only the i-th of n disjoint slices of the images, so n machines (or n
+jobs) can share one dataset and write into one ``DST`` tree (a shared file system): every
+file is written to a temporary name and renamed, so writers never see each other's partial
+files. An image belongs to shard ``crc32(split/name) mod n``: decided by its name alone, the
+same on every machine whatever else is in the folders, and stable when images are added.
+Each shard resumes on its own and writes ``DST/prepare_report.shard-i-of-n.json``; running
+``prepare`` unsharded afterwards lifts whatever is still missing and writes the full report.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import time
+import zlib
 from pathlib import Path
 
 NAME = "prepare"
@@ -29,6 +39,27 @@ def add_arguments(parser):
                         help="official SMPL files (default: the free body in assets/)")
     parser.add_argument("--limit", type=int, default=0,
                         help="stop after lifting this many new images (0: all)")
+    parser.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
+                        help="lift only slice I of N (0 <= I < N) of the images, e.g. 0/4 "
+                        "... 3/4 on four machines writing into one DST")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``; argparse shows the message otherwise."""
+    import argparse
+
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= I < N")
+    return i, n
+
+
+def shard_of(image: Path, n: int) -> int:
+    """The shard (of ``n``) that lifts ``image``: ``crc32("split/name") mod n``."""
+    return zlib.crc32(f"{image.parent.name}/{image.name}".encode()) % n
 
 
 def list_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
@@ -101,10 +132,14 @@ def run(args) -> int:
     except BodyModelError as exc:
         print(f"error: {exc}")
         return 2
+    if args.shard is not None:
+        jobs = [job for job in jobs if shard_of(job[0], args.shard[1]) == args.shard[0]]
     todo = [job for job in jobs if not job[1].exists()]
     if args.limit:
         todo = todo[: args.limit]
-    print(f"{len(jobs)} images, {len(jobs) - len(todo)} already lifted, {len(todo)} to do")
+    shard = f" in shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""
+    print(f"{len(jobs)} images{shard}, {len(jobs) - len(todo)} already lifted, "
+          f"{len(todo)} to do")
     counts = {"pose": 0, "fallback": 0, "failed": 0}
     problems = []
     t0 = time.time()
@@ -119,12 +154,15 @@ def run(args) -> int:
     elapsed = time.time() - t0
     rate = len(todo) / elapsed if elapsed > 0 else 0.0
     steady = (len(todo) - 1) / (elapsed - first) if len(todo) > 1 and elapsed > first else rate
-    report = {"images": len(jobs), "lifted": len(todo), "seconds": round(elapsed, 1),
+    report = {"images": len(jobs), "shard": list(args.shard) if args.shard else None,
+              "workers": args.workers, "lifted": len(todo), "seconds": round(elapsed, 1),
               "images_per_second": round(rate, 2), "startup_seconds": round(first or 0.0, 1),
               "images_per_second_after_startup": round(steady, 2), **counts,
               "problems": problems}
     dst.mkdir(parents=True, exist_ok=True)
-    (dst / "prepare_report.json").write_text(json.dumps(report, indent=2))
+    name = "prepare_report.json" if args.shard is None else \
+        f"prepare_report.shard-{args.shard[0]}-of-{args.shard[1]}.json"
+    (dst / name).write_text(json.dumps(report, indent=2))
     print(f"lifted {len(todo)} images in {elapsed:.0f} s ({rate:.1f} images/s; "
           f"{steady:.1f} images/s after {first or 0.0:.0f} s of start-up): "
           f"{counts['pose']} pose, {counts['fallback']} fallback, {counts['failed']} failed")
