@@ -21,13 +21,23 @@ RESIZE_JS = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')),
 CSS = """
 .gradio-container {max-width: none !important; padding: 2px 12px 0 !important}
 #header p {margin: 0 !important; font-size: 0.92em; line-height: 1.35}
-#main-row {--plot-h: max(330px, calc(100vh - 160px))}
-#view-controls {align-items: center; gap: 8px}
+#main-row {--plot-h: max(330px, calc(100vh - 190px))}
+@media (max-width: 1500px) {#main-row {--plot-h: max(330px, calc(100vh - 236px))}}
+#view-controls {align-items: center; gap: 4px 16px; flex-wrap: wrap}
+#view-controls > .block, #view-controls > button {flex: 0 0 auto !important;
+  width: auto !important; min-width: 0 !important}
+#view-controls #point-size {flex: 1 1 170px !important; max-width: 280px}
+#point-size-label p {margin: 0 !important; white-space: nowrap}
+#matches .grid-wrap {min-height: 0 !important; height: auto !important;
+  max-height: none !important}
 #matches-title p, #query-title p {margin: 0 !important}
 #tabs-column:fullscreen {--plot-h: calc(100vh - 120px); background: var(--body-background-fill);
   padding: 6px 10px; overflow: auto}
 #plot3d .js-plotly-plot {height: var(--plot-h) !important}
-#layerplot .js-plotly-plot {height: calc(var(--plot-h) - 60px) !important}
+#layer-controls {flex-wrap: wrap}
+#layerplot .js-plotly-plot {height: calc(var(--plot-h) - 70px) !important}
+@media (max-width: 1500px) {#layerplot .js-plotly-plot {height: calc(var(--plot-h) - 110px)
+  !important}}
 #compare-query .js-plotly-plot, #compare-match .js-plotly-plot
   {height: calc(var(--plot-h) - 10px) !important}
 .walkthrough-frame {display: block; width: 100%; height: calc(var(--plot-h) + 50px); border: 0}

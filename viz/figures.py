@@ -44,7 +44,7 @@ def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int |
         annotations=[dict(text=title, x=0.0, y=1.0, xref="paper", yref="paper",
                           xanchor="left", yanchor="top", showarrow=False,
                           font=dict(size=14, color=TEXT))] if title else [],
-        showlegend=True, legend=dict(x=0.0, y=0.0, bgcolor="rgba(0,0,0,0)",
+        showlegend=True, legend=dict(x=0.0, y=0.0, bgcolor="rgba(0,0,0,0)", itemsizing="constant",
                                      font=dict(color=TEXT, size=13)),
         scene=dict(aspectmode="data", camera=CAMERAS[camera],
                    domain=dict(x=[0, 1], y=[0, 0.93 if title else 1.0]),
@@ -177,7 +177,7 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
              f"{m.in_channels} -> {m.out_channels} channels")
     in_rgb, out_rgb = module_rgb(trace, module)
     faded = dict(size=max(point_size, 2.0),
-                 color=_rgb_strings(0.45 * in_rgb + 0.55 * 0.72) if colours == "rgb"
+                 color=_rgb_strings(0.4 * in_rgb + 0.6 * 0.72) if colours == "rgb"
                  else "#c4c4c4")
     norms = m.feature_norm.numpy()
 
@@ -188,7 +188,8 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
                                    name=f"module input ({len(in_xyz)})", hoverinfo="skip"))
         kept = _rgb_strings(out_rgb) if colours == "rgb" else "#ff7f0e"
         fig.add_trace(go.Scatter3d(**_xyz(out_xyz), mode="markers",
-                                   marker=dict(size=point_size * 1.4, color=kept),
+                                   marker=dict(size=point_size * 2.2, color=kept,
+                                               line=dict(color="#ff7f0e", width=2)),
                                    name=f"kept by FPS ({len(out_xyz)})"))
     elif view in ("knn graph", "non-local graph"):
         edges = m.knn_edges if view == "knn graph" else m.nonlocal_edges

@@ -189,8 +189,8 @@ def walkthrough_figure(trace, centre: int = 0, point_size: float = 2.0,
                    xaxis=dict(visible=False), yaxis=dict(visible=False),
                    zaxis=dict(visible=False)),
         updatemenus=[dict(
-            type="buttons", direction="right", x=0.0, y=0.0, xanchor="left", yanchor="bottom",
-            pad=dict(t=0, r=6), showactive=False, font=button_font,
+            type="buttons", direction="right", x=0.0, y=0.01, xanchor="left",
+            yanchor="bottom", pad=dict(t=0, r=6, b=10), showactive=False, font=button_font,
             buttons=[
                 dict(label="▶ modules", method="animate",
                      args=[[s["name"] for s in steps], play(step_ms)]),
@@ -201,8 +201,8 @@ def walkthrough_figure(trace, centre: int = 0, point_size: float = 2.0,
                                         mode="immediate", transition=dict(duration=0))]),
             ])],
         sliders=[dict(
-            active=0, x=0.36, y=0.0, len=0.64, xanchor="left", yanchor="bottom",
-            pad=dict(t=0, b=0), currentvalue=dict(visible=False), font=dict(size=13),
+            active=0, x=0.38, y=0.01, len=0.56, xanchor="left", yanchor="bottom",
+            pad=dict(t=0, b=28), currentvalue=dict(visible=False), font=dict(size=13),
             steps=[dict(label=label, method="animate",
                         args=[[name], dict(frame=dict(duration=0, redraw=True),
                                            mode="immediate", transition=dict(duration=0))])

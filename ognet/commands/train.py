@@ -1,4 +1,8 @@
-"""``python -m ognet train``: train an OG-Net on a prepared dataset (config file + flags)."""
+"""``python -m ognet train``: train an OG-Net on a prepared dataset (config file + flags).
+
+Data parallel on N processes (GPUs, or CPU processes with gloo):
+``torchrun --nproc_per_node N -m ognet train ...`` (see ``ognet.engine.distributed``).
+"""
 
 NAME = "train"
 HELP = "train an OG-Net on a prepared (lifted) Market-1501-format dataset"
@@ -58,6 +62,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     import json
+    import os
 
     from ognet.engine import TrainConfig, train
 
@@ -78,6 +83,8 @@ def run(args) -> int:
         print("error: no training data (--data or 'data:' in the config file)")
         return 2
     result = train(config, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone reports
+        return 0
     shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in result["metrics"].items())
     print(f"done: {result['epoch']} epochs, {shown}")

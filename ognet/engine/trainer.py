@@ -19,6 +19,10 @@ logged as ``test_*``.
 Determinism: the torch RNG is re-seeded from ``(seed, epoch)`` at every epoch and the data
 draws depend only on ``(seed, epoch, item)``, so a run resumed from ``last`` continues as the
 uninterrupted run would (exactly on CPU).
+
+Data parallel: started by ``torchrun --nproc_per_node N -m ognet train ...``, every process
+runs this loop on its share of each global batch under DDP (``ognet.engine.distributed``);
+rank 0 alone logs, evaluates and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from ognet.data import (
     hold_out_identities,
     load_dataset,
 )
+from ognet.engine import distributed
 from ognet.engine.checkpoint import (
     checkpoint_paths,
     load_state_dict,
@@ -82,13 +87,18 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float) 
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def _logger(out_dir: Path) -> logging.Logger:
+def _logger(out_dir: Path, write: bool = True) -> logging.Logger:
+    """The run's logger: appends to ``out_dir/train.log``, or discards (``write=False``: the
+    processes other than rank 0)."""
     log = logging.getLogger(f"ognet.train.{out_dir.resolve()}")
     log.setLevel(logging.INFO)
     log.propagate = False
     for h in list(log.handlers):
         log.removeHandler(h)
         h.close()
+    if not write:
+        log.addHandler(logging.NullHandler())
+        return log
     fh = logging.FileHandler(out_dir / "train.log")
     fh.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     log.addHandler(fh)
@@ -148,8 +158,10 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
 
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = _logger(out_dir)
-    device = resolve_device(config.device)
+    ctx, device = distributed.setup(resolve_device(config.device))
+    main = ctx.is_main                              # rank 0 logs, evaluates and saves
+    progress = progress and main
+    log = _logger(out_dir, write=main)
     use_amp = config.amp and device.type == "cuda"
     seed_everything(config.seed)
 
@@ -161,6 +173,12 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
                                  weight_decay=config.weight_decay, amsgrad=True)
     sampler = build_sampler(config, train_ds.labels)
     steps_per_epoch = _num_batches(train_ds, sampler, config.batch_size)
+    net, local_batch, local_sampler = distributed.TrainForward(model), config.batch_size, sampler
+    if ctx.enabled:        # this process's share of every global batch, under DDP
+        local_batch = distributed.local_batch_size(config.batch_size, ctx)
+        local_sampler = distributed.DistributedBatchSampler(
+            len(train_ds), config.batch_size, ctx.rank, ctx.world_size, sampler, config.seed)
+        net = distributed.wrap(model, ctx, device)
     total = steps_per_epoch * config.epochs
     warmup = steps_per_epoch * config.warmup_epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -189,12 +207,15 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
         start_epoch = int(meta["epoch"])
         best_val = float(state.get("best_val", -1.0))
         log.info("resumed from %s at epoch %d", last, start_epoch)
-    else:
+    elif main:
         (out_dir / "history.jsonl").unlink(missing_ok=True)   # a fresh run, a fresh history
 
     log.info("config %s", json.dumps(config.to_dict()))
     log.info("%d train items, %d identities, device %s, amp %s", len(train_ds), num_classes,
              device, use_amp)
+    if ctx.enabled:
+        log.info("data parallel: %d processes, %d items each per batch of %d", ctx.world_size,
+                 local_batch, config.batch_size)
     if eval_split is not None and eval_split[0] == "test":
         log.info("test split evaluated every %d epochs for monitoring only: no checkpoint is "
                  "chosen by it", config.eval_every)
@@ -205,15 +226,17 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
     metrics: dict = {}
     end_epoch = config.epochs if stop_epoch is None else min(stop_epoch, config.epochs)
     for epoch in range(start_epoch, end_epoch):
-        torch.manual_seed(config.seed * 100003 + epoch)
-        metrics = train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler,
-                                  circle, config, device, epoch, progress)
+        torch.manual_seed(config.seed * 100003 + epoch + 7919 * ctx.rank)
+        metrics = train_one_epoch(model, train_ds, local_sampler, optimizer, scheduler, scaler,
+                                  circle, config, device, epoch, progress, net=net,
+                                  batch_size=local_batch, ctx=ctx)
         if average_start is not None and epoch >= average_start:
             averaged = averaged if averaged is not None else AveragedModel(model)
             averaged.update_parameters(model)
             metrics["averaged_epochs"] = int(averaged.n_averaged)
         is_last = epoch + 1 == end_epoch
-        if eval_split is not None and ((epoch + 1) % config.eval_every == 0 or is_last):
+        if main and eval_split is not None and ((epoch + 1) % config.eval_every == 0
+                                                or is_last):
             name, query_ds, gallery_ds = eval_split
             ev = evaluate_retrieval(model, query_ds, gallery_ds, batch_size=config.batch_size,
                                     device=device, workers=config.workers, progress=progress)
@@ -221,6 +244,8 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
             metrics["ap_mode"] = ev["ap_mode"]
         log.info("epoch %d %s", epoch + 1, json.dumps(metrics))
         history.append({"epoch": epoch + 1, **metrics})
+        if not main:
+            continue
         with open(out_dir / "history.jsonl", "a") as f:
             f.write(json.dumps({"epoch": epoch + 1, **metrics}) + "\n")
         if progress:
@@ -242,18 +267,31 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
     checkpoint = last
     finished = end_epoch == config.epochs
     if finished and (start_epoch < end_epoch or not (out_dir / "final.safetensors").is_file()):
-        checkpoint = save_final(model, averaged, train_ds, config, device, metrics, common,
-                                out_dir, log, progress)
+        checkpoint = out_dir / "final.safetensors"
+        if main:
+            if ctx.enabled:  # rank 0 alone re-estimates batch norm: no SyncBatchNorm there
+                distributed.unsync_batchnorm(model)
+                if averaged is not None:
+                    distributed.unsync_batchnorm(averaged.module)
+            checkpoint = save_final(model, averaged, train_ds, config, device, metrics,
+                                    common, out_dir, log, progress)
     elif finished:
         checkpoint = out_dir / "final.safetensors"
+    distributed.cleanup(ctx)        # waits for rank 0's last writes
     return {"epoch": end_epoch, "metrics": metrics, "checkpoint": str(checkpoint),
             "history": history, "num_classes": num_classes}
 
 
 def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circle,
                     config: TrainConfig, device: torch.device, epoch: int,
-                    progress: bool) -> dict:
-    """One pass over the training loader; returns ``{"loss", "acc", "lr", "epoch_s"}``.
+                    progress: bool, net: torch.nn.Module | None = None,
+                    batch_size: int | None = None,
+                    ctx: distributed.DistContext | None = None) -> dict:
+    """One pass over the training loader; returns ``{"loss", "acc", "lr", "epoch_s"}``
+    (loss and accuracy over all processes' items).
+
+    ``net``: the forward module (``TrainForward(model)``, in DDP when distributed);
+    ``batch_size``: this process's share of ``config.batch_size`` with its ``sampler``.
 
     Loss: ``CE(classifier(dropout(f)), y)`` plus, with the circle loss, ``circle(dropout(f),
     y) / B`` on the L2-normalised embedding after dropout (the authors apply dropout in place,
@@ -263,7 +301,8 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
     if sampler is not None:
         sampler.set_epoch(epoch)
     gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
-    loader = DataLoader(train_ds, batch_size=config.batch_size, sampler=sampler,
+    net = net if net is not None else distributed.TrainForward(model)
+    loader = DataLoader(train_ds, batch_size=batch_size or config.batch_size, sampler=sampler,
                         shuffle=sampler is None, generator=gen, drop_last=True,
                         num_workers=config.workers, pin_memory=device.type == "cuda")
     use_amp = scaler.is_enabled()
@@ -276,8 +315,7 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
         points = batch["points"].to(device, non_blocking=True)
         labels = batch["label"].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            embedding = model.dropout(model.forward_features(points))
-            logits = model.classifier(embedding)
+            embedding, logits = net(points)
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
         if circle is not None:
             loss = loss + circle(embedding.float(), labels) / len(labels)
@@ -291,6 +329,8 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
         correct += int((logits.argmax(1) == labels).sum())
         seen += n
         bar.set_postfix(loss=f"{sum_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+    sum_loss, correct, seen = distributed.all_sum([sum_loss, correct, seen],
+                                                  ctx or distributed.DistContext())
     return {"loss": sum_loss / max(seen, 1), "acc": correct / max(seen, 1),
             "lr": optimizer.param_groups[0]["lr"], "epoch_s": time.perf_counter() - t0}
 

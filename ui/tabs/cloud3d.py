@@ -21,9 +21,10 @@ def build(ctx) -> None:
         camera = gr.Radio([(k if k != "three-quarter" else "3/4", k) for k in viz.CAMERAS],
                           value="three-quarter", label="camera", show_label=False,
                           container=False, min_width=250, scale=2, elem_id="camera")
+        gr.Markdown("point size", elem_id="point-size-label")
         size = gr.Slider(0.5, 6, value=2, step=0.5, label="point size", container=False,
                          min_width=150, scale=1, elem_id="point-size")
-        full = gr.Button("⛶ full screen", size="sm", min_width=110, scale=0,
+        full = gr.Button("Full screen", size="sm", min_width=110, scale=0,
                          elem_id="fullscreen")
     full.click(None, js=FULLSCREEN_JS)
     ctx.components.update(camera=camera, point_size=size, show_background=show_bg)

@@ -13,15 +13,15 @@ VIEWS = ["sampled points", "knn graph", "groups", "non-local graph", "feature no
 
 def build(ctx) -> None:
     n_modules = len(ctx.pipe.model.config.stage_points)
-    with gr.Row():
+    with gr.Row(elem_id="layer-controls"):
         module = gr.Slider(0, n_modules, value=0, step=1, label="module",
-                           info=f"0 = input, 1..{n_modules}", elem_id="module", min_width=150)
-        view = gr.Dropdown(VIEWS, value="sampled points", label="show", min_width=120)
+                           info=f"0 = input, 1..{n_modules}", elem_id="module", min_width=200)
+        view = gr.Dropdown(VIEWS, value="sampled points", label="show", min_width=180)
         centre = gr.Dropdown(["by index", *viz.LANDMARKS], value="head", label="centre",
-                             min_width=110)
-        index = gr.Number(0, precision=0, label="index", minimum=0, min_width=70)
+                             min_width=160)
+        index = gr.Number(0, precision=0, label="index", minimum=0, min_width=90)
         colours = gr.Dropdown([("photo", "rgb"), ("grey", "grey")], value="rgb",
-                              label="colours", min_width=90)
+                              label="colours", min_width=110)
     plot = gr.Plot(label="layer", show_label=False, elem_id="layerplot")
     note = gr.Markdown()
     controls = [module, view, centre, index, colours, ctx["camera"], ctx["point_size"]]

@@ -12,8 +12,12 @@ TITLE, ID = "Lifting", "lifting"
 
 def build(ctx) -> None:
     with gr.Row():
-        overlay = gr.Image(label="mask + 2D skeleton", height=440, interactive=False)
-        notes = gr.Markdown()
+        with gr.Column():
+            gr.Markdown("**The crop**: person mask, lifted pixels and the 2D skeleton")
+            overlay = gr.Image(label="mask + 2D skeleton", show_label=False,
+                               height="calc(var(--plot-h) - 40px)", interactive=False,
+                               elem_id="lift-overlay")
+        notes = gr.Markdown(elem_id="lift-notes")
 
     def render(result):
         lift = result.lift
