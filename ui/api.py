@@ -1,4 +1,5 @@
-"""The API endpoints ``/lift`` and ``/search`` (JSON out, a plain file in; see README)."""
+"""The API endpoints ``/lift``, ``/search``, ``/explain`` and ``/whatif`` (JSON out, a plain
+file in; see README)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ui.context import AppContext
 
 
 def add_endpoints(ctx: AppContext, query) -> None:
-    """Hidden components carrying the two endpoints; ``query(path)`` -> ``QueryResult``."""
+    """Hidden components carrying the endpoints; ``query(path)`` -> ``QueryResult``."""
     from ognet.lift import LiftError
 
     pipe = ctx.pipe
@@ -44,10 +45,36 @@ def add_endpoints(ctx: AppContext, query) -> None:
         return [{"rank": m.rank, "similarity": round(m.similarity, 4), "pid": m.pid,
                  "camid": m.camid, "image": thumbnail_url(m.index)} for m in result.matches]
 
+    def api_explain(path, rank):
+        """Why match ``rank`` (1..5) of a photo or cloud matched: parts + bias = similarity."""
+        try:
+            result = query(path)
+            explanation = pipe.explain(result, int(rank), with_match=False)
+        except (ValueError, TypeError) as e:  # LiftError is a ValueError
+            raise gr.Error(str(e), print_exception=False) from None
+        m = result.matches[explanation.rank - 1]
+        return {"pid": m.pid, "camid": m.camid, **explanation.to_dict()}
+
+    def api_whatif(path, variation, value):
+        """The query re-run under one variation: the new top-5 and where the old one went."""
+        try:
+            return pipe.what_if(query(path), variation, value).to_dict()
+        except ValueError as e:  # LiftError and WhatIfError are ValueErrors
+            raise gr.Error(str(e), print_exception=False) from None
+
     with gr.Row(visible=False):
         api_file = gr.File(type="filepath")
         api_json = gr.JSON()
         lift_btn = gr.Button()
         search_btn = gr.Button()
+        api_rank = gr.Number(1, precision=0)
+        api_variation = gr.Textbox()
+        api_value = gr.Number(None)
+        explain_btn = gr.Button()
+        whatif_btn = gr.Button()
     lift_btn.click(api_lift, inputs=[api_file], outputs=[api_json], api_name="lift")
     search_btn.click(api_search, inputs=[api_file], outputs=[api_json], api_name="search")
+    explain_btn.click(api_explain, inputs=[api_file, api_rank], outputs=[api_json],
+                      api_name="explain")
+    whatif_btn.click(api_whatif, inputs=[api_file, api_variation, api_value],
+                     outputs=[api_json], api_name="whatif")

@@ -32,8 +32,10 @@ def contribution_figure(explanation, point_size: float = 2.5, camera: str = "fro
     if explanation.match is not None:
         shift = np.array([_gap(q.points, explanation.match.points), 0, 0], np.float32)
         sides.append(("match", explanation.match, shift))
-    # per-point values are shares of one similarity: one symmetric range for both clouds
-    vmax = max(float(np.abs(s.point_contributions).max()) for _, s, _ in sides) or 1.0
+    # per-point values are shares of one similarity: one symmetric range for both clouds,
+    # at the 98th percentile of |share| so that a few extreme points do not wash out the rest
+    vmax = float(np.quantile(np.abs(np.concatenate([s.point_contributions
+                                                    for _, s, _ in sides])), 0.98)) or 1.0
     fig = go.Figure()
     for i, (name, side, shift) in enumerate(sides):
         xyz = side.points[:, :3] + shift
@@ -77,9 +79,8 @@ def parts_figure(explanation, height: int = 300) -> go.Figure:
         connector=dict(line=dict(color=TEXT, width=1)), name="parts"))
     fig.update_layout(
         height=height, margin=dict(l=40, r=10, t=30, b=30), showlegend=False,
-        title=dict(text=f"parts + bias = {explanation.similarity:.4f} "
-                        f"(search: {explanation.reported_similarity:.4f})",
-                   x=0.02, font=dict(size=13, color=TEXT)),
+        title=dict(text=f"parts + bias = {explanation.similarity:.4f}", x=0.02,
+                   font=dict(size=13, color=TEXT)),
         yaxis=dict(title="cosine similarity", zeroline=True, gridcolor="rgba(128,128,128,0.2)"),
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", font=dict(color=TEXT))
     return fig
@@ -96,8 +97,8 @@ def moves_figure(whatif, height: int = 300) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=["original", label], y=[mv.old_rank, mv.new_rank], mode="lines+markers+text",
             line=dict(color=colour, width=2), marker=dict(size=9),
-            text=[f"pid {mv.pid}", f"#{mv.new_rank} ({mv.new_similarity:.2f})"],
-            textposition=["middle left", "middle right"], name=f"pid {mv.pid}",
+            text=["", f"pid {mv.pid}"], textposition="middle right",
+            textfont=dict(size=11), name=f"pid {mv.pid}",
             hovertemplate=(f"pid {mv.pid}: #{mv.old_rank} ({mv.old_similarity:.3f}) -> "
                            f"#{mv.new_rank} ({mv.new_similarity:.3f})<extra></extra>")))
     new = [m for m in whatif.matches if m.index not in old]
@@ -105,13 +106,12 @@ def moves_figure(whatif, height: int = 300) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=[label] * len(new), y=[m.rank for m in new], mode="markers+text",
             marker=dict(size=9, color="#1f77b4", symbol="star"),
-            text=[f"new: pid {m.pid} ({m.similarity:.2f})" for m in new],
+            text=[f"new: pid {m.pid}" for m in new], textfont=dict(size=11),
             textposition="middle right", name="new in the top-k"))
     worst = max([mv.new_rank for mv in whatif.moves] + [len(whatif.matches)])
     fig.update_layout(
-        height=height, margin=dict(l=70, r=130, t=30, b=30), showlegend=False,
-        title=dict(text=f"{label}: cosine to the original embedding "
-                        f"{whatif.cosine_to_original:.3f}", x=0.02,
+        height=height, margin=dict(l=50, r=80, t=30, b=30), showlegend=False,
+        title=dict(text=f"{label} · cosine {whatif.cosine_to_original:.4f}", x=0.02,
                    font=dict(size=13, color=TEXT)),
         yaxis=dict(title="rank", autorange="reversed",
                    type="log" if worst > 20 else "linear",

@@ -6,6 +6,6 @@ controls and registers with ``ctx.on_result`` what it shows for each query. To a
 write ``ui/tabs/<name>.py`` and list it in ``TABS`` below.
 """
 
-from ui.tabs import cloud3d, compare, export, layers, lifting, walkthrough
+from ui.tabs import cloud3d, compare, explain, export, layers, lifting, walkthrough, whatif
 
-TABS = [cloud3d, walkthrough, lifting, layers, compare, export]
+TABS = [cloud3d, walkthrough, lifting, layers, compare, explain, whatif, export]

@@ -1,0 +1,149 @@
+"""The Explain and What-if tabs and the ``/explain`` and ``/whatif`` endpoints of the real app
+(a ``python app.py`` subprocess, ``gradio_client``, and a real headless Chromium)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests import test_app
+from tests.test_app_browser import MEASURE, overlaps
+
+# The app server and its inputs (fixtures of test_app; one server for this file).
+CHROMIUM, CHROMIUM_ARGS = test_app.CHROMIUM, test_app.CHROMIUM_ARGS
+app_args, examples, server = test_app.app_args, test_app.examples, test_app.server
+PARTS = {"head", "torso", "arms", "legs", "feet", "background"}
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    # a generous timeout: on a loaded 2-core machine the config alone can take seconds
+    return Client(server, verbose=False, httpx_kwargs={"timeout": 120})
+
+
+def test_explain_endpoint_adds_up_to_the_search(client, examples):
+    from gradio_client import handle_file
+
+    path = handle_file(str(examples[1]))
+    matches = client.predict(path, api_name="/search")
+    for rank in (1, 3):
+        ex = client.predict(path, rank, api_name="/explain")
+        assert set(ex["parts"]) == PARTS
+        assert ex["rank"] == rank and ex["pid"] == matches[rank - 1]["pid"]
+        total = sum(ex["parts"].values()) + ex["bias"]
+        assert total == pytest.approx(matches[rank - 1]["similarity"], abs=1e-3)
+        assert ex["similarity"] == pytest.approx(total, abs=1e-5)
+
+
+def test_whatif_endpoint_and_its_errors(client, examples):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    path = handle_file(str(examples[1]))
+    matches = client.predict(path, api_name="/search")
+    w = client.predict(path, "yaw", 30, api_name="/whatif")
+    assert w["variation"] == "yaw" and w["value"] == 30
+    assert [mv["old_rank"] for mv in w["moves"]] == [1, 2, 3, 4, 5]
+    assert [mv["pid"] for mv in w["moves"]] == [m["pid"] for m in matches]
+    assert len(w["matches"]) == 5 and -1.0001 <= w["cosine_to_original"] <= 1.0001
+    w = client.predict(path, "greyscale", None, api_name="/whatif")
+    assert w["value"] is None and len(w["matches"]) == 5
+    with pytest.raises(AppError, match="unknown variation"):
+        client.predict(path, "sepia", None, api_name="/whatif")
+    with pytest.raises(AppError, match="k must be an integer"):
+        client.predict(path, "k", 1000, api_name="/whatif")
+    # the app goes on serving
+    assert client.predict(path, api_name="/search")[0]["pid"] == matches[0]["pid"]
+
+
+@pytest.fixture(scope="module")
+def page(server, examples):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("no Chromium at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(server)
+        page.wait_for_selector("#query-photo input[type=file]", state="attached",
+                               timeout=60_000)
+        page.locator("#query-photo input[type=file]").set_input_files(str(examples[1]))
+        page.wait_for_function("document.querySelectorAll('#matches img').length >= 5",
+                               timeout=90_000)
+        yield page
+        browser.close()
+
+
+def open_tab(page, name: str) -> None:
+    """Click a tab, through Gradio's "More tabs" menu when the tab bar overflows."""
+    tab = page.get_by_role("tab", name=name)
+    if tab.count():
+        tab.click()
+    else:
+        page.get_by_label("More tabs").click()
+        page.locator(".overflow-dropdown button", has_text=name).click()
+    page.wait_for_timeout(300)
+
+
+def box(page, selector: str) -> dict:
+    b = page.locator(selector).bounding_box()
+    assert b is not None, f"{selector} is not shown"
+    return {"x": b["x"], "y": b["y"], "w": b["width"], "h": b["height"]}
+
+
+def test_browser_explanation_shows_both_clouds_and_the_parts(page):
+    open_tab(page, "Explain")
+    page.locator("#explain-button").click()
+    page.wait_for_selector("#explain-parts .js-plotly-plot .main-svg", timeout=90_000)
+    page.wait_for_selector("#explain-clouds .js-plotly-plot .main-svg", timeout=30_000)
+    page.wait_for_timeout(500)
+    data = page.evaluate("""() => {
+      const gd = (id) => document.querySelector('#' + id + ' .js-plotly-plot');
+      const clouds = gd('explain-clouds'), parts = gd('explain-parts');
+      // _fullData: the traces as drawn (x decoded from Plotly's typed-array encoding)
+      return {clouds: clouds._fullData.map(t => ({type: t.type, name: t.name,
+                                                 n: t.x ? t.x.length : 0})),
+              bars: parts.data[0].x, measure: parts.data[0].measure,
+              rects: parts.querySelectorAll('.waterfall .point path, .trace.bars path,'
+                                            + ' g.point path').length}; }""")
+    scatter = [t for t in data["clouds"] if t["type"] == "scatter3d" and t["n"] > 100]
+    assert [t["name"].split(" ")[0] for t in scatter] == ["query", "match"], data["clouds"]
+    assert any(t["name"].startswith("strongest pairs") for t in data["clouds"])
+    assert data["bars"][:6] == ["head", "torso", "arms", "legs", "feet", "background"]
+    assert data["bars"][-2:] == ["bias", "similarity"] and data["measure"][-1] == "total"
+    assert data["rects"] >= len(data["bars"])  # a drawn bar per part
+    clouds, parts = box(page, "#explain-clouds .js-plotly-plot"), box(
+        page, "#explain-parts .js-plotly-plot")
+    m = page.evaluate(MEASURE)
+    for b in (clouds, parts):
+        assert b["w"] > 200 and b["h"] > 200, b
+        assert b["x"] >= -1 and b["x"] + b["w"] <= m["vw"] + 1, b
+    assert not overlaps(clouds, parts)
+    # the 3D canvas is drawn inside the clouds' plot
+    canvas = box(page, "#explain-clouds canvas")
+    assert canvas["w"] > 0.5 * clouds["w"] and canvas["h"] > 0.5 * clouds["h"], canvas
+    assert overlaps(canvas, clouds)
+    note = page.locator("#explain-note").inner_text()
+    assert "Background" in note and "search" in note
+    for t in m["texts"]:
+        assert not (t["block"].startswith("explain") and t["clipped"]), t
+
+
+def test_browser_what_if_moves_the_top5(page):
+    open_tab(page, "What if")
+    page.locator("#whatif-change").get_by_text("greyscale").click()
+    page.wait_for_selector("#whatif-moves .js-plotly-plot .main-svg", timeout=90_000)
+    page.wait_for_function(
+        "document.querySelector('#whatif-note').innerText.includes('cosine to the')",
+        timeout=30_000)
+    lines = page.evaluate("""() => document.querySelector('#whatif-moves .js-plotly-plot')
+                             .data.filter(t => t.mode === 'lines+markers+text').length""")
+    assert lines == 5
+    moves = box(page, "#whatif-moves .js-plotly-plot")
+    assert moves["w"] > 200 and moves["h"] > 150
+    assert "#1" in page.locator("#whatif-note").inner_text()

@@ -1,0 +1,101 @@
+"""The What-if tab: re-run the query under one change and see the top-5 move (``ognet.whatif``).
+
+Colour against shape (greyscale, no colour, flat depth, body only), viewpoint (yaw, mirror,
+with the cosine-vs-yaw curve), and the paper's sensitivity figures live: k (Fig. 7) and point
+density (Fig. 8) as sliders. The query's own result is never changed.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from viz.explain import moves_figure, yaw_figure
+
+TITLE, ID = "What if", "whatif"
+HINT = "Run a query, then change one thing: the top-5 is re-ranked, the original stays."
+#: Radio label -> variation name of ``ognet.whatif.VARIATIONS`` (no value).
+CHANGES = {"greyscale": "greyscale", "no colour": "no_colour", "flat depth (z = 0)":
+           "flat_depth", "body only": "body_only", "mirrored": "mirror"}
+YAWS = [-90, -30, 30, 90]
+
+
+def table(w) -> str:
+    """The original top-5's new places and the new top-5, as Markdown."""
+    rows = ["| was | pid | now | similarity |", "|---:|---:|---:|---:|"]
+    for mv in w.moves:
+        arrow = "=" if mv.new_rank == mv.old_rank else ("↑" if mv.new_rank < mv.old_rank
+                                                        else "↓")
+        rows.append(f"| #{mv.old_rank} | {mv.pid} | #{mv.new_rank} {arrow} | "
+                    f"{mv.old_similarity:.3f} → {mv.new_similarity:.3f} |")
+    new = [m for m in w.matches if m.index not in {mv.index for mv in w.moves}]
+    if new:
+        rows.append("")
+        rows.append("new in the top-5: " + ", ".join(f"#{m.rank} pid {m.pid} "
+                                                     f"({m.similarity:.3f})" for m in new))
+    return (f"**{w.variation}**{'' if w.value is None else f' = {w.value:g}'}: cosine to the "
+            f"original embedding **{w.cosine_to_original:.4f}**, {len(w.points)} points\n\n"
+            + "\n".join(rows))
+
+
+def build(ctx) -> None:
+    trained_k = ctx.pipe.model.config.k
+    with gr.Row(equal_height=True):
+        change = gr.Radio(list(CHANGES), value=None, label="colour and shape", scale=3,
+                          elem_id="whatif-change")
+        yaw = gr.Radio(YAWS, value=None, label="yaw (degrees)", scale=2, elem_id="whatif-yaw")
+    with gr.Row(equal_height=True):
+        k = gr.Slider(4, 64, value=trained_k, step=1,
+                      label=f"k, EdgeConv neighbours (Fig. 7; trained with {trained_k})",
+                      elem_id="whatif-k")
+        density = gr.Slider(0.25, 1.0, value=1.0, step=0.05,
+                            label="point density (Fig. 8)", elem_id="whatif-density")
+    with gr.Row(equal_height=False):
+        moves = gr.Plot(label="top-5 movement", show_label=False, elem_id="whatif-moves")
+        curve = gr.Plot(label="cosine vs yaw", show_label=False, elem_id="whatif-yaw-curve")
+    note = gr.Markdown(HINT, elem_id="whatif-note")
+
+    def run(result, variation, value, progress):
+        if result is None:
+            return gr.skip(), gr.skip(), HINT
+        progress(0.3, desc=f"re-running the query: {variation}")
+        try:
+            w = ctx.pipe.what_if(result, variation, value)
+        except ValueError as e:  # WhatIfError is a ValueError
+            gr.Warning(str(e))
+            return gr.skip(), gr.skip(), f"⚠️ {e}"
+        figure = gr.skip()
+        if variation in ("yaw", "mirror"):
+            from ognet.whatif import yaw_curve
+
+            progress(0.6, desc="the cosine against the yaw angle")
+            angles, cosines = yaw_curve(ctx.pipe, result)
+            mirrored = ctx.pipe.what_if(result, "mirror").cosine_to_original
+            figure = yaw_figure(angles, cosines, mirror=mirrored)
+        return moves_figure(w), figure, table(w)
+
+    def on_change(result, label, progress=gr.Progress()):  # noqa: B008 - gradio injects it
+        return run(result, CHANGES[label], None, progress) if label else (
+            gr.skip(), gr.skip(), gr.skip())
+
+    def on_yaw(result, angle, progress=gr.Progress()):  # noqa: B008
+        return run(result, "yaw", angle, progress) if angle is not None else (
+            gr.skip(), gr.skip(), gr.skip())
+
+    def on_k(result, value, progress=gr.Progress()):  # noqa: B008
+        return run(result, "k", int(value), progress)
+
+    def on_density(result, value, progress=gr.Progress()):  # noqa: B008
+        return run(result, "density", value, progress)
+
+    outputs = [moves, curve, note]
+    change.input(on_change, inputs=[ctx.state, change], outputs=outputs,
+                 api_visibility="private")
+    yaw.input(on_yaw, inputs=[ctx.state, yaw], outputs=outputs, api_visibility="private")
+    k.release(on_k, inputs=[ctx.state, k], outputs=outputs, api_visibility="private")
+    density.release(on_density, inputs=[ctx.state, density], outputs=outputs,
+                    api_visibility="private")
+
+    def cleared(result):  # a new query: reset the controls and the old answers
+        return None, None, trained_k, 1.0, None, None, HINT
+
+    ctx.on_result(cleared, [], [change, yaw, k, density, moves, curve, note])
