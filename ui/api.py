@@ -29,6 +29,7 @@ def add_endpoints(ctx: AppContext, query) -> None:
         except LiftError as e:
             raise gr.Error(str(e), print_exception=False) from None
         return {"method": lift.method, "message": lift.message,
+                "person_found": lift.person_found,
                 "timings": {k: round(v, 4) for k, v in lift.timings.items()},
                 "num_points": len(lift.points),
                 "foreground_points": int(lift.foreground.sum()),

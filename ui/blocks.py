@@ -12,7 +12,7 @@ import gradio as gr
 import numpy as np
 
 import viz
-from ui import text
+from ui import people, text
 from ui.api import add_endpoints
 from ui.context import AppContext, upload_path
 from ui.tabs import TABS
@@ -34,13 +34,14 @@ def build_app(pipe, args) -> gr.Blocks:
 
     gallery_identities = set(pipe.gallery.pids.tolist())
 
-    def query(path, progress=None, name=None):
-        """A file path (photo or .ply/.pcd) -> QueryResult; raises LiftError for bad input."""
+    def query(path, progress=None, name=None, person=None):
+        """A file path (photo or .ply/.pcd) -> QueryResult; raises LiftError for bad input.
+        ``person``: which of a wide photo's people to search for (default: the largest)."""
         if path is None:
             raise LiftError("Drop a pedestrian photo (or a .ply / .pcd cloud) first.")
         name = name or Path(path).name
         try:
-            result = pipe.run(path, name=name, progress=progress)
+            result = pipe.run(path, name=name, progress=progress, person=person)
         except ValueError as e:  # LiftError is a ValueError; so are unreadable cloud files
             raise LiftError(str(e)) from None
         result.name = name
@@ -62,6 +63,7 @@ def build_app(pipe, args) -> gr.Blocks:
                                            elem_id="query-cloud")
                 run_btn = gr.Button("Search", variant="primary", size="sm")
                 ctx.components["message"] = gr.Markdown("", elem_id="status")
+                ctx.components["people"], ctx.components["person"] = people.build_picker()
                 examples = list_examples(args.examples)
                 if examples:
                     gr.Examples(examples=examples, inputs=[image_in], label="Example queries",
@@ -98,12 +100,14 @@ def build_app(pipe, args) -> gr.Blocks:
 
         # ------------------------------------------------------------------ the query event
         state, message = ctx.state, ctx["message"]
-        outputs = [state, message, image_in, *dict.fromkeys(ctx.result_outputs)]
-        inputs = {image_in, cloud_in, *ctx.result_inputs}
+        view, pick = ctx["people"], ctx["person"]
+        outputs = [state, message, image_in, view, pick, *dict.fromkeys(ctx.result_outputs)]
+        inputs = {image_in, cloud_in, pick, *ctx.result_inputs}
 
         def make_query(source: str):
-            """The callback of one query event; ``source``: ``image``, ``cloud`` or ``either``
-            (the Search button: the cloud file when one is loaded, else the photo)."""
+            """The callback of one query event; ``source``: ``image``, ``cloud``, ``either``
+            (the Search button: the cloud file when one is loaded, else the photo) or
+            ``person`` (another person of the photo picked)."""
             def on_query(data, progress=gr.Progress()):  # noqa: B008 - gradio injects it
                 payload = data[cloud_in] if source == "cloud" else data[image_in]
                 if source == "either" and not data[image_in]:
@@ -112,7 +116,8 @@ def build_app(pipe, args) -> gr.Blocks:
                 if path is None:  # a cleared input
                     return {}
                 try:
-                    result = query(path, progress, name=name)
+                    result = query(path, progress, name=name,
+                                   person=data[pick] if source == "person" else None)
                 except LiftError as e:
                     gr.Warning(str(e))
                     return {message: f"⚠️ {e}"}
@@ -122,6 +127,8 @@ def build_app(pipe, args) -> gr.Blocks:
                          **dict(zip(ctx.result_outputs, rendered, strict=True))}
                 if source == "cloud":  # the photo no longer is the query
                     shown[image_in] = None
+                shown[view], shown[pick] = people.picker_updates(
+                    result, None if source == "cloud" else path)
                 return shown
             return on_query
 
@@ -134,6 +141,10 @@ def build_app(pipe, args) -> gr.Blocks:
         # (the Search button runs the photo, or the cloud when no photo is shown).
         image_in.change(make_query("image"), trigger_mode="once", **common)
         cloud_in.upload(make_query("cloud"), **common)
+        # Another person of a wide photo: from the menu, or a click on their box.
+        pick.input(make_query("person"), **common)
+        view.select(people.clicked, None, pick, api_visibility="private").then(
+            make_query("person"), **common)
 
         add_endpoints(ctx, query)
     return demo

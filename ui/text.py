@@ -15,7 +15,8 @@ def header(info: dict) -> str:
 def status_line(result) -> str:
     top = result.matches[0]
     method = result.lift.method if result.lift else "cloud file"
-    return f"**{result.name}** · {method} · top-1 pid {top.pid} ({top.similarity:.3f})"
+    line = f"**{result.name}** · {method} · top-1 pid {top.pid} ({top.similarity:.3f})"
+    return line + (f"  \n{result.note}" if result.note else "")
 
 
 def identity_known(result, gallery_identities: set) -> bool:
