@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,7 @@ sys.path.insert(0, str(REPO))
 from ognet.assets import ASSETS_DIR, DEFAULT_CHECKPOINT, DEFAULT_GALLERY, EXAMPLES_DIR  # noqa: E402
 
 RECIPE = "configs/ognet_small_market.yaml"
+#: The demo model: 2048 points per cloud, every stage halved.
 DEMO_MODEL = ["--num-points", "2048", "--set", "stage_points=[384,192,96,48]"]
 INPUTS = {"3d": [], "2d": ["--z-zero"]}
 
@@ -72,7 +74,14 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=6, help="example queries to ship")
     parser.add_argument("--reuse-images", action="store_true",
                         help="keep WORK/images and WORK/clouds when they are complete")
+    parser.add_argument("--model", default=" ".join(DEMO_MODEL), metavar="FLAGS",
+                        help="train flags of the model, one string (default: the demo model, "
+                        "%(default)s)")
+    parser.add_argument("--runs", default="runs", help="folder of the runs inside WORK")
+    parser.add_argument("--no-ship", action="store_true",
+                        help="run the study only; leave assets/ alone")
     args = parser.parse_args()
+    args.model = shlex.split(args.model)
 
     work = (REPO / args.work).resolve()
     images, clouds = work / "images", work / "clouds"
@@ -83,11 +92,15 @@ def main() -> int:
         if clouds.exists():
             shutil.rmtree(clouds)
         ognet("prepare", "--src", str(images), "--dst", str(clouds), "--workers", "2")
-    runs = {(name, seed): work / f"run_{name}_s{seed}" for seed in args.seeds for name in INPUTS}
+    runs = {(name, seed): work / args.runs / f"run_{name}_s{seed}" for seed in args.seeds
+            for name in INPUTS}
     train_all(clouds, runs, args)
     results = {key: read_run(run) for key, run in runs.items()}
     study = summarize_study(results, args)
-    (work / "study.json").write_text(json.dumps(study, indent=2) + "\n")
+    (work / args.runs / "study.json").write_text(json.dumps(study, indent=2) + "\n")
+    print(markdown_table(study))
+    if args.no_ship:
+        return 0
 
     shipped = runs[("3d", args.seeds[0])]
     DEFAULT_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
@@ -102,14 +115,13 @@ def main() -> int:
     write_eval_subset(clouds)
     summary = {"identities": args.identities, "epochs": args.epochs, "seeds": args.seeds,
                "shipped": f"{shipped.name}/final (weight-averaged)",
-               "recipe": RECIPE, "demo_model": DEMO_MODEL,
+               "recipe": RECIPE, "model": args.model,
                "minutes": round((time.time() - started) / 60, 1),
                "metrics": {"3d": results[("3d", args.seeds[0])],
                            "2d": results[("2d", args.seeds[0])]},
                "study": study["summary"]}
     (ASSETS_DIR / "model" / "training_summary.json").write_text(json.dumps(summary, indent=2)
                                                                  + "\n")
-    print(markdown_table(study))
     return 0
 
 
@@ -123,7 +135,7 @@ def train_all(clouds: Path, runs: dict, args) -> None:
     for (name, seed), run in runs.items():
         steps = []
         if not (run / "final.safetensors").is_file():
-            steps.append(["train", "--config", RECIPE, "--data", str(clouds), *DEMO_MODEL,
+            steps.append(["train", "--config", RECIPE, "--data", str(clouds), *args.model,
                           "--epochs", str(args.epochs), "--warmup-epochs", str(warmup),
                           "--workers", "0", "--eval-every", "0", "--seed", str(seed),
                           "--device", "cpu", *INPUTS[name], "--out", str(run), "--quiet",
@@ -187,7 +199,7 @@ def summarize_study(results: dict, args) -> dict:
                      else 0.0, "min": float(np.min(v)), "max": float(np.max(v))}
             for metric in ("rank1", "rank5", "mAP_trapezoid", "mAP_step")
             for v in [[r[metric] for r in rows]]}
-    return {"seeds": args.seeds, "epochs": args.epochs, "identities": args.identities,
+    return {"seeds": args.seeds, "epochs": args.epochs, "model": args.model,
             "runs": {f"{n}_s{s}": r for (n, s), r in results.items()}, "summary": summary}
 
 
