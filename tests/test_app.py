@@ -239,7 +239,8 @@ def test_missing_checkpoint_is_a_one_line_error(tmp_path):
 
 def test_browser_upload_3d_results_and_layer_explorer(server, examples, tmp_path):
     if not Path(CHROMIUM).exists():
-        pytest.skip("no Chromium at /usr/bin/chromium")
+        pytest.skip("no Chromium at /usr/bin/chromium (scripts/setup.sh installs Debian's "
+                    "chromium package where the distribution has one)")
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
