@@ -65,6 +65,7 @@ def run(args) -> int:
     import os
 
     from ognet.engine import TrainConfig, train
+    from ognet.engine.distributed import shutdown
 
     overrides = {dest: getattr(args, dest) for dest, _, _ in _FLAGS.values()}
     for key in ("z_zero", "amp", "resume"):
@@ -83,6 +84,7 @@ def run(args) -> int:
         print("error: no training data (--data or 'data:' in the config file)")
         return 2
     result = train(config, progress=not args.quiet)
+    shutdown()                                 # leave torchrun's process group, if joined
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone reports
         return 0
     shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

@@ -24,6 +24,7 @@ What changes against one process (everything else is the same code path):
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,14 +65,17 @@ def setup(device: torch.device) -> tuple[DistContext, torch.device]:
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if not dist.is_initialized():  # generous timeout: the others wait while rank 0 evaluates
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(hours=2))
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank), device
 
 
-def cleanup(ctx: DistContext) -> None:
-    """Leave the process group (after a final barrier) when one was joined."""
-    if ctx.enabled and dist.is_initialized():
+def shutdown() -> None:
+    """Leave the process group (after a final barrier) when one was joined; at the end of
+    the program, as ``python -m ognet train`` does (a process may train several times in
+    one group, as a run and its resumption)."""
+    if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
 
@@ -81,14 +85,12 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
-def local_batch_size(batch_size: int, ctx: DistContext, multiple_of: int = 1) -> int:
-    """``batch_size / world_size``; ``ValueError`` unless it divides evenly into whole
-    multiples of ``multiple_of`` (K of a P x K identity batch, so identities stay whole)."""
-    w = ctx.world_size
-    if batch_size % w or (batch_size // w) % multiple_of:
-        raise ValueError(f"the batch of {batch_size} must split into {w} equal parts of whole "
-                         f"groups of {multiple_of} (one part per process)")
-    return batch_size // w
+def local_batch_size(batch_size: int, ctx: DistContext) -> int:
+    """``batch_size / world_size``; ``ValueError`` unless it divides evenly."""
+    if batch_size % ctx.world_size:
+        raise ValueError(f"the batch of {batch_size} does not split into {ctx.world_size} "
+                         "equal parts (one per process): choose a multiple of it")
+    return batch_size // ctx.world_size
 
 
 class TrainForward(torch.nn.Module):
@@ -153,8 +155,10 @@ class DistributedBatchSampler(Sampler[int]):
     """This process's share of every global batch of a base order.
 
     The base order is the one-process training order: the ``base`` sampler's (identity,
-    balanced: both depend only on ``(seed, epoch)``), or a random permutation seeded as the
-    one-process loader's shuffling is (``seed * 100003 + epoch``). It is cut into global
+    balanced: both depend only on ``(seed, epoch)``), or the random permutation the
+    one-process ``DataLoader(shuffle=True)`` draws from its generator seeded with
+    ``seed * 100003 + epoch`` (one draw for its workers' base seed, then ``randperm``). It
+    is cut into global
     batches of ``batch_size`` (the tail dropped, as one process drops its last partial batch)
     and process ``rank`` of ``world_size`` yields items ``[rank * b, (rank + 1) * b)`` of each
     global batch, ``b = batch_size / world_size``: the processes' parts are disjoint and
@@ -178,6 +182,7 @@ class DistributedBatchSampler(Sampler[int]):
         if self.base is not None:
             return list(iter(self.base))
         gen = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        torch.empty((), dtype=torch.int64).random_(generator=gen)   # the loader's base seed
         return torch.randperm(self.num_items, generator=gen).tolist()
 
     def __iter__(self) -> Iterator[int]:

@@ -277,7 +277,7 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
                                     common, out_dir, log, progress)
     elif finished:
         checkpoint = out_dir / "final.safetensors"
-    distributed.cleanup(ctx)        # waits for rank 0's last writes
+    distributed.barrier(ctx)        # every process returns after rank 0's last writes
     return {"epoch": end_epoch, "metrics": metrics, "checkpoint": str(checkpoint),
             "history": history, "num_classes": num_classes}
 
