@@ -8,9 +8,9 @@ import gradio as gr
 
 def build_picker() -> tuple[gr.AnnotatedImage, gr.Dropdown]:
     """The boxed photo (click a box to pick that person) and the menu; both hidden at first."""
-    view = gr.AnnotatedImage(label="People in the photo (click one)", visible=False,
-                             height=170, show_legend=False, elem_id="people")
-    pick = gr.Dropdown(choices=[], value=None, label="search for", visible=False,
+    view = gr.AnnotatedImage(label="People in the photo", show_label=False, visible=False,
+                             height=150, show_legend=False, elem_id="people")
+    pick = gr.Dropdown(choices=[], value=None, label="search for person", visible=False,
                        interactive=True, elem_id="person-pick")
     return view, pick
 
