@@ -62,14 +62,14 @@ def walkthrough_steps(trace, centre: int = 0, max_edges: int = 1500) -> list[dic
     steps = []
 
     steps.append(dict(
-        name="input", caption=f"<b>Input</b>: {len(pts)} points, each xyz + rgb, lifted "
-                              "from the photo onto a body model",
+        name="input", caption=f"<b>1 Input</b>: {len(pts)} points, each xyz + rgb,<br>"
+                              "lifted from the photo onto a body model",
         context=(pts[:, :3], pts[:, 3:6]), highlight=None, edges=None, centre=None))
 
     out1 = first.out_xyz.numpy()
     steps.append(dict(
-        name="fps", caption=f"<b>Farthest point sampling</b>: module 1 keeps {len(out1)} of "
-                            f"{len(in1)} points, spread evenly over the body",
+        name="fps", caption=f"<b>2 Farthest point sampling</b>: module 1 keeps<br>"
+                            f"{len(out1)} of {len(in1)} points, spread evenly over the body",
         context=(in1, _faded(rgb_in1, 0.25)), highlight=(out1, rgb_out1, 2.6), edges=None,
         centre=None))
 
@@ -79,23 +79,26 @@ def walkthrough_steps(trace, centre: int = 0, max_edges: int = 1500) -> list[dic
     mine = e[:, e[1] == c_in]
     k = mine.shape[1]
     steps.append(dict(
-        name="knn", caption=f"<b>KNN graph</b>: every point is linked to its {k} nearest "
+        name="knn", caption=f"<b>3 KNN graph</b>: each point is linked to its {k} nearest<br>"
                             "neighbours in 3D; EdgeConv mixes features along the edges",
         context=(in1, _faded(rgb_in1)), highlight=(in1[mine[0]], np.tile([[0.84, 0.15, 0.16]],
                                                                       (k, 1)), 3.0),
         edges=(in1[e[1, some]], in1[e[0, some]]), centre=in1[[c_in]]))
 
-    groups = first.groups
-    members = [(r, groups[r][centre].numpy()) for r in sorted(groups, reverse=True)]
-    sizes = " / ".join(str(r) for r, _ in members[::-1])
-    hl_xyz = np.concatenate([in1[m] for _, m in members]) if members else np.zeros((0, 3))
+    # the first module with multi-scale groups (OG-Net-Deep's first modules have none)
+    gmod = next((m for m in mods if m.groups), first)
+    g_in, g_out = gmod.in_xyz.numpy(), gmod.out_xyz.numpy()
+    g_centre = int(np.argmin(((g_out - out1[centre]) ** 2).sum(1)))
+    members = [(r, gmod.groups[r][g_centre].numpy()) for r in sorted(gmod.groups, reverse=True)]
+    sizes = " / ".join(str(r) for r, _ in members[::-1]) or "no"
+    hl_xyz = np.concatenate([g_in[m] for _, m in members]) if members else np.zeros((0, 3))
     hl_rgb = (np.concatenate([np.tile(_hex_rgb(GROUP_COLOURS.get(r, "#911eb4")), (len(m), 1))
                               for r, m in members]) if members else np.zeros((0, 3)))
     steps.append(dict(
-        name="groups", caption=f"<b>Groups</b>: each kept point pools {sizes} neighbours, "
+        name="groups", caption=f"<b>4 Groups</b>: each kept point pools {sizes} neighbours,<br>"
                                "small to large scales (omni-scale)",
-        context=(in1, _faded(rgb_in1)), highlight=(hl_xyz, hl_rgb, 3.2), edges=None,
-        centre=out1[[centre]]))
+        context=(in1, _faded(rgb_in1, 0.3)), highlight=(hl_xyz, hl_rgb, 4.0), edges=None,
+        centre=g_out[[g_centre]]))
 
     inl = last.in_xyz.numpy()
     rgb_inl, _ = module_rgb(trace, len(mods))
@@ -105,10 +108,10 @@ def walkthrough_steps(trace, centre: int = 0, max_edges: int = 1500) -> list[dic
     mine = g[:, g[1] == near]
     kind = "non-local graph" if last.nonlocal_edges is not None else "KNN graph"
     steps.append(dict(
-        name="nonlocal", caption=f"<b>Non-local graph</b> (module {len(mods)}, {len(inl)} "
-                                 "points): neighbours by appearance and position, links "
-                                 "across the body" if last.nonlocal_edges is not None else
-                                 f"<b>Last module</b>: its {kind} on {len(inl)} points",
+        name="nonlocal", caption=(f"<b>5 Non-local graph</b> (module {len(mods)}, {len(inl)} "
+                                  "points): neighbours by<br>appearance and position, links "
+                                  "across the body" if last.nonlocal_edges is not None else
+                                  f"<b>5 Last module</b>: its {kind} on {len(inl)} points"),
         context=(inl, rgb_inl), highlight=(inl[mine[0]], np.tile([[0.84, 0.15, 0.16]],
                                                                   (mine.shape[1], 1)), 5.0),
         edges=(inl[mine[1]], inl[mine[0]]), centre=inl[[near]]))
@@ -185,12 +188,12 @@ def walkthrough_figure(trace, centre: int = 0, point_size: float = 2.0,
         margin=dict(l=0, r=0, t=0, b=0), showlegend=False, autosize=True,
         paper_bgcolor="rgba(0,0,0,0)", font=dict(color=TEXT),
         annotations=_caption(steps[0]["caption"]),
-        scene=dict(camera=CAMERAS[camera], domain=dict(y=[0.12, 0.92]),
+        scene=dict(camera=CAMERAS[camera], domain=dict(y=[0.2, 0.88]),
                    xaxis=dict(visible=False), yaxis=dict(visible=False),
                    zaxis=dict(visible=False)),
         updatemenus=[dict(
-            type="buttons", direction="right", x=0.0, y=0.01, xanchor="left",
-            yanchor="bottom", pad=dict(t=0, r=6, b=10), showactive=False, font=button_font,
+            type="buttons", direction="right", x=0.0, y=0.0, xanchor="left",
+            yanchor="bottom", pad=dict(t=0, r=6, b=4), showactive=False, font=button_font,
             buttons=[
                 dict(label="▶ modules", method="animate",
                      args=[[s["name"] for s in steps], play(step_ms)]),
@@ -201,8 +204,8 @@ def walkthrough_figure(trace, centre: int = 0, point_size: float = 2.0,
                                         mode="immediate", transition=dict(duration=0))]),
             ])],
         sliders=[dict(
-            active=0, x=0.38, y=0.01, len=0.56, xanchor="left", yanchor="bottom",
-            pad=dict(t=0, b=28), currentvalue=dict(visible=False), font=dict(size=13),
+            active=0, x=0.02, y=0.075, len=0.96, xanchor="left", yanchor="bottom",
+            pad=dict(t=0, b=26), currentvalue=dict(visible=False), font=dict(size=13),
             steps=[dict(label=label, method="animate",
                         args=[[name], dict(frame=dict(duration=0, redraw=True),
                                            mode="immediate", transition=dict(duration=0))])
@@ -215,7 +218,7 @@ def walkthrough_page(fig: go.Figure, plotly_js_url: str) -> str:
     """A standalone HTML page showing ``fig`` full-window (Plotly from ``plotly_js_url``)."""
     body = fig.to_html(full_html=False, include_plotlyjs=plotly_js_url, auto_play=False,
                        default_width="100%", default_height="100%",
-                       config=dict(responsive=True, displaylogo=False))
+                       config=dict(responsive=True, displayModeBar=False))
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><style>html,body{margin:0;"
             "height:100%;background:transparent;overflow:hidden}</style></head><body>"
             f"{body}</body></html>")
