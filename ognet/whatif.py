@@ -198,16 +198,23 @@ def yaw_curve(pipe, result, angles=tuple(range(-180, 181, 15))) -> tuple[np.ndar
     return np.asarray(angles, dtype=np.float64), cosines.astype(np.float64)
 
 
+def gallery_similarities(gallery, embedding: np.ndarray, chunk: int = 262144) -> np.ndarray:
+    """(N,) exact cosine of a unit ``embedding`` (D,) to every stored gallery feature (float16
+    rows, multiplied in float32 a chunk at a time)."""
+    q = torch.as_tensor(np.asarray(embedding, dtype=np.float32))
+    feats = gallery.features
+    return torch.cat([feats[i:i + chunk].float().cpu() @ q
+                      for i in range(0, len(feats), chunk)]).numpy()
+
+
 def _compare(pipe, result, variation, value, points, embedding) -> WhatIf:
+    """New ranks of the original top-k over the whole gallery (1 + the items scored higher,
+    exactly), and the new top-k from the pipeline's search."""
     k = len(result.matches)
-    gallery = pipe.gallery
-    everything = gallery.search(torch.as_tensor(embedding), k=len(gallery))
-    new_rank = np.empty(len(gallery), dtype=np.int64)
-    new_rank[everything.indices] = np.arange(1, len(gallery) + 1)
-    new_sim = np.empty(len(gallery), dtype=np.float64)
-    new_sim[everything.indices] = everything.similarities
-    moves = [Move(index=m.index, pid=m.pid, old_rank=m.rank, new_rank=int(new_rank[m.index]),
-                  old_similarity=m.similarity, new_similarity=float(new_sim[m.index]))
+    sims = gallery_similarities(pipe.gallery, embedding)
+    moves = [Move(index=m.index, pid=m.pid, old_rank=m.rank,
+                  new_rank=int((sims > sims[m.index]).sum()) + 1,
+                  old_similarity=m.similarity, new_similarity=float(sims[m.index]))
              for m in result.matches]
     return WhatIf(variation=variation, value=value, points=points, embedding=embedding,
                   cosine_to_original=float(embedding @ result.embedding),

@@ -7,6 +7,8 @@ density (Fig. 8) as sliders. The query's own result is never changed.
 
 from __future__ import annotations
 
+import weakref
+
 import gradio as gr
 
 from viz.explain import moves_figure, yaw_figure
@@ -65,13 +67,22 @@ def build(ctx) -> None:
             return gr.skip(), gr.skip(), f"⚠️ {e}"
         figure = gr.skip()
         if variation in ("yaw", "mirror"):
-            from ognet.whatif import yaw_curve
-
             progress(0.6, desc="the cosine against the yaw angle")
-            angles, cosines = yaw_curve(ctx.pipe, result)
-            mirrored = ctx.pipe.what_if(result, "mirror").cosine_to_original
-            figure = yaw_figure(angles, cosines, mirror=mirrored)
+            figure = curve_of(result)
         return moves_figure(w), figure, table(w)
+
+    curves = {}  # the last query's cosine-vs-yaw figure (one per query: 13 + 1 runs)
+
+    def curve_of(result):
+        from ognet.whatif import yaw_curve
+
+        owner = curves.get("result")
+        if owner is None or owner() is not result:
+            angles, cosines = yaw_curve(ctx.pipe, result, angles=tuple(range(-180, 181, 30)))
+            mirrored = ctx.pipe.what_if(result, "mirror").cosine_to_original
+            curves.update(result=weakref.ref(result),
+                          figure=yaw_figure(angles, cosines, mirror=mirrored))
+        return curves["figure"]
 
     def on_change(result, label, progress=gr.Progress()):  # noqa: B008 - gradio injects it
         return run(result, CHANGES[label], None, progress) if label else (
