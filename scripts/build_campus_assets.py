@@ -14,6 +14,7 @@ Steps (each a ``python -m ognet`` command, printed before it runs):
    for the 2D control trained with z = 0; chance (a random ranking) is computed here.
 4. ``index``: the gallery (``bounding_box_test``) with the checkpoint, into ``assets/campus/``
    (image paths relative to the set, no cloud paths: the app lifts a match's thumbnail).
+   Steps 3 and 4 run side by side, one thread each.
 5. ``assets/campus/``: ``examples/`` (query crops of gallery identities, one per identity,
    never in the gallery), ``check.npz`` (model-ready clouds of a few gallery items and their
    index, so ``tests/test_campus.py`` can check the features against the checkpoint),
@@ -57,6 +58,20 @@ def ognet(*args: str) -> float:
     return time.time() - t0
 
 
+def ognet_parallel(jobs) -> float:
+    """Run several ``python -m ognet`` commands at once, one thread each; fail if any does."""
+    t0 = time.time()
+    procs = []
+    for args in jobs:
+        cmd = [sys.executable, "-m", "ognet", *args]
+        print("$", " ".join(cmd[1:]), "&", flush=True)
+        procs.append(subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+    if any(p.wait() for p in procs):
+        raise SystemExit("a command failed")
+    print(f"  ({time.time() - t0:.0f} s for {len(jobs)} commands side by side)", flush=True)
+    return time.time() - t0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
@@ -87,19 +102,22 @@ def main() -> int:
     runs = {"3d": Path(args.checkpoint)}
     if args.control:
         runs["2d_control"] = Path(args.control)
+    if (CAMPUS_DIR / "index.safetensors").exists():
+        (CAMPUS_DIR / "index.safetensors").unlink()
+    # The evaluations and the index are independent: run side by side (one core each).
+    jobs = [("evaluate", "--checkpoint", str(ckpt), "--data", str(clouds), "--json",
+             str(work / f"evaluation_{name}.json"), "--workers", "0")
+            for name, ckpt in runs.items()]
+    jobs.append(("index", "--checkpoint", str(runs["3d"]), "--data", str(clouds), "--images",
+                 str(images), "--out", str(CAMPUS_DIR), "--workers", "0"))
+    timings["evaluate_and_index_s"] = ognet_parallel(jobs)
     metrics = {}
     for name, ckpt in runs.items():
         out = work / f"evaluation_{name}.json"
-        ognet("evaluate", "--checkpoint", str(ckpt), "--data", str(clouds), "--json", str(out))
         metrics[name] = {k: v for k, v in json.loads(out.read_text()).items() if k != "cmc"}
         metrics[name]["checkpoint"] = os.path.relpath(ckpt.resolve(), REPO)
         metrics[name]["checkpoint_sha256"] = sha256(ckpt)
     metrics["chance"] = chance(clouds)
-
-    if (CAMPUS_DIR / "index.safetensors").exists():
-        (CAMPUS_DIR / "index.safetensors").unlink()
-    ognet("index", "--checkpoint", str(runs["3d"]), "--data", str(clouds), "--images",
-          str(images), "--out", str(CAMPUS_DIR))
     portable_gallery(images)
     write_examples(images, args.examples)
     write_check(Path(args.checkpoint), clouds)
@@ -166,8 +184,8 @@ def portable_gallery(images: Path) -> None:
 
 
 def write_examples(images: Path, count: int) -> None:
-    """One query crop for each of ``count`` query identities (the direction with the most
-    gallery crops of the others first), copied under its Market name."""
+    """One query crop for each of the first ``count`` query identities (the k-th identity's
+    k-th direction, modulo its directions), copied under its Market name."""
     if CAMPUS_EXAMPLES.exists():
         shutil.rmtree(CAMPUS_EXAMPLES)
     CAMPUS_EXAMPLES.mkdir(parents=True)
@@ -175,8 +193,8 @@ def write_examples(images: Path, count: int) -> None:
     by_pid: dict[str, list[Path]] = {}
     for q in queries:
         by_pid.setdefault(q.name[:4], []).append(q)
-    for pid in sorted(by_pid)[:count]:
-        q = by_pid[pid][len(by_pid[pid]) // 2]
+    for k, pid in enumerate(sorted(by_pid)[:count]):
+        q = by_pid[pid][k % len(by_pid[pid])]  # directions vary along the strip
         shutil.copy(q, CAMPUS_EXAMPLES / q.name)
     print(f"examples: {len(list(CAMPUS_EXAMPLES.glob('*.jpg')))} in {CAMPUS_EXAMPLES}")
 
@@ -198,8 +216,9 @@ def write_check(checkpoint: Path, clouds: Path) -> None:
 
 
 def side_view_figure(images: Path, clouds: Path, out: Path, count: int = 4) -> None:
-    """Four query crops (one per identity) and their lifted clouds seen from the side
-    (z towards the camera left to right, y up), body pixels only, in their own colours."""
+    """Four query crops (one per identity, directions varied) and their lifted clouds seen
+    from the side (z towards the camera left to right, y up), body pixels only, in their own
+    colours."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -208,14 +227,11 @@ def side_view_figure(images: Path, clouds: Path, out: Path, count: int = 4) -> N
 
     from ognet.pointcloud import load_cloud
 
-    queries = sorted((clouds / "query").glob("*.npz"))
-    picked, seen = [], set()
-    for q in queries:
-        if q.name[:4] not in seen:
-            seen.add(q.name[:4])
-            picked.append(q)
-    picked = picked[:count]
-    fig, axes = plt.subplots(1, 2 * len(picked), figsize=(1.6 * len(picked) * 2, 3.4),
+    by_pid: dict[str, list[Path]] = {}
+    for q in sorted((clouds / "query").glob("*.npz")):
+        by_pid.setdefault(q.name[:4], []).append(q)
+    picked = [by_pid[pid][k % len(by_pid[pid])] for k, pid in enumerate(sorted(by_pid)[:count])]
+    fig, axes = plt.subplots(1, 2 * len(picked), figsize=(1.5 * len(picked) * 2, 3.6),
                              gridspec_kw={"width_ratios": [1, 1.4] * len(picked)})
     for k, path in enumerate(picked):
         cloud = load_cloud(path)
@@ -227,14 +243,14 @@ def side_view_figure(images: Path, clouds: Path, out: Path, count: int = 4) -> N
             axes[2 * k].imshow(im)
         axes[2 * k].set_title(f"{path.stem[:4]} {path.stem[5:7]}", fontsize=8)
         ax = axes[2 * k + 1]
-        ax.scatter(body[:, 2], body[:, 1], c=np.clip(body[:, 3:6], 0, 1), s=1, linewidths=0)
+        ax.scatter(body[:, 2], body[:, 1], c=np.clip(body[:, 3:6], 0, 1), s=3, linewidths=0)
         ax.set_aspect("equal")
         ax.set_title(f"side ({cloud['method']})", fontsize=8)
         ax.set_xlabel("z (m)", fontsize=7)
         ax.tick_params(labelsize=6)
         axes[2 * k].axis("off")
     fig.tight_layout()
-    fig.savefig(out, dpi=80)
+    fig.savefig(out, dpi=72)
     plt.close(fig)
     print(f"figure: {out} ({out.stat().st_size // 1024} KiB)")
 
