@@ -303,8 +303,9 @@ def multi_scale_ball_query(query: torch.Tensor, support: torch.Tensor,
         radii: one radius per scale (same unit as the coordinates: metres for lifted clouds).
         max_members: r per scale.
         backend: ``"auto"``, ``"torch"`` (sorts all N distances of each query: the
-            reference, any device), ``"open3d"`` (Open3D's fixed-radius search, sorted by
-            distance, CPU) or ``"scipy"`` (cKDTree pairs within the radius, sorted in NumPy).
+            reference, any device), ``"open3d"`` (Open3D's fixed-radius search, CPU) or
+            ``"scipy"`` (cKDTree pairs within the radius); both then sort the pairs in NumPy
+            as one int64 key each (:class:`SortedBalls`).
     Returns:
         one (B, M, max_members[s]) long tensor of indices into N per scale.
     """
@@ -323,17 +324,16 @@ def multi_scale_ball_query(query: torch.Tensor, support: torch.Tensor,
         s = support.detach().cpu().numpy()
         out = [np.empty(q.shape[:2] + (r,), dtype=np.int64) for r in max_members]
         for b in range(q.shape[0]):
-            members, dist2, splits = search(q[b], s[b], max(radii))
+            balls = search(q[b], s[b], max(radii))
             for scale, (radius, r) in enumerate(zip(radii, max_members, strict=True)):
-                out[scale][b] = _spread_csr(members, dist2, splits, radius, r,
-                                            q[b], s[b])
+                out[scale][b] = _spread_csr(balls, radius, r, q[b], s[b])
         return [torch.from_numpy(o).to(query.device) for o in out]
     raise ValueError(f"unknown ball query backend {backend!r}")
 
 
 def _auto_ball_backend(query: torch.Tensor, support: torch.Tensor) -> str:
     # Measured with benchmarks/bench_model.py (BENCHMARKS.md, "Ball query"): on the CPU
-    # Open3D's sorted fixed-radius search wins at every module's size; on CUDA the sort of
+    # Open3D's fixed-radius search wins at every module's size; on CUDA the sort of
     # all distances is one kernel.
     if query.device.type == "cpu" and o3d is not None:
         return "open3d"
@@ -387,28 +387,15 @@ def _ball_query_torch(query, support, radii, max_members, chunk: int = 256):
     return [torch.cat(o, dim=1) for o in outs]
 
 
-def _sort_members(q, members, dist2, rank, num_queries, num_support):
-    """Order ball members by (query, distance, coordinate rank); returns the permutation.
-    ``q``, ``members``: (P,) query and support index of each pair, dist2 (P,) float32."""
-    q_bits, r_bits = max(1, (num_queries - 1).bit_length()), max(1, (num_support - 1).bit_length())
-    if 31 + q_bits + r_bits > 63:
-        return np.lexsort((rank[members], dist2, q))
-    key = ((q << (31 + r_bits)) | (dist2.view(np.int32).astype(np.int64) << r_bits)
-           | rank[members])
-    if len(key) < 2 or (key[1:] >= key[:-1]).all():
-        return np.arange(len(key))
-    return np.argsort(key, kind="stable")  # timsort: fast on Open3D's nearly sorted output
+def _spread_csr(sorted_csr: SortedBalls, radius: float, r: int, query, support):
+    """Pick the evenly spaced ranks from one cloud's ball members (see :class:`SortedBalls`).
 
-
-def _spread_csr(members, dist2, splits, radius, r, query, support):
-    """Pick the evenly spaced ranks from one cloud's ball members, sorted by distance per
-    query in a CSR layout (``members[splits[i]:splits[i+1]]`` belong to query i)."""
-    inside = np.concatenate([[0], np.cumsum(dist2 <= np.float32(radius**2))])  # sorted: prefix
-    counts = inside[splits[1:]] - inside[splits[:-1]]
+    Returns (M, r) int64 support indices."""
+    counts = sorted_csr.counts_within(radius)
     found = counts > 0
     picked = np.empty((len(counts), r), dtype=np.int64)
     ranks = _even_ranks(counts[found], r, xp=np)
-    picked[found] = members[splits[:-1][found, None] + ranks]
+    picked[found] = sorted_csr.members[sorted_csr.splits[:-1][found, None] + ranks]
     if not found.all():  # no support point within the radius: the nearest one
         d2 = ((query[~found, None] - support[None]) ** 2).sum(-1)
         picked[~found] = d2.argmin(1)[:, None]
@@ -421,10 +408,13 @@ def _ball_members_open3d(query: np.ndarray, support: np.ndarray, radius: float):
     nns = o3d.core.nns.NearestNeighborSearch(o3d.core.Tensor(np.ascontiguousarray(support)))
     # A hair wider than the radius: Open3D's own rounding must not drop a point that the
     # reference's test keeps; points beyond the radius sort last and are not counted.
+    # Unsorted: Open3D's distances are not the reference's (nor its tie-break), so the
+    # members are sorted again anyway, and its own sort took longer than the search
+    # (BENCHMARKS.md, "Ball query").
     search_radius = radius * (1 + 1e-5)
     nns.fixed_radius_index(search_radius)
     idx, _, splits = nns.fixed_radius_search(
-        o3d.core.Tensor(np.ascontiguousarray(query)), search_radius, sort=True)
+        o3d.core.Tensor(np.ascontiguousarray(query)), search_radius, sort=False)
     idx, splits = idx.numpy().astype(np.int64), splits.numpy().astype(np.int64)
     q = np.repeat(np.arange(len(query)), np.diff(splits))
     return _sorted_csr(q, idx, query, support, splits)
@@ -440,13 +430,64 @@ def _ball_members_scipy(query: np.ndarray, support: np.ndarray, radius: float):
     return _sorted_csr(q, s, query, support, splits)
 
 
-def _sorted_csr(q, members, query, support, splits):
-    """Members sorted as the reference sorts them, with their float32 squared distances
-    computed as the reference computes them (exact differences)."""
-    dist2 = ((query[q] - support[members]) ** 2).sum(-1).astype(np.float32)
+class SortedBalls:
+    """One cloud's ball members in a CSR layout, sorted as the reference sorts them.
+
+    ``members[splits[i]:splits[i + 1]]`` are the support points in query i's ball, sorted by
+    (float32 squared distance, coordinate rank). When the query, distance and rank fit in 63
+    bits they are packed into one int64 ``key = i << (31 + b) | bits(d^2) << b | rank`` (b bits
+    for the rank; non-negative float32 bits order like the floats), so one sort of the keys'
+    values orders the pairs, the rank in the low bits names the member (the ranks are a
+    permutation of the support points), and the count within a smaller radius is a binary
+    search in the sorted keys: no argsort, no pass over all pairs per scale.
+
+    Args:
+        q: (P,) query index of each pair; members: (P,) support index; dist2: (P,) float32;
+        rank: (N,) lexicographic rank of each support point; splits: (M + 1,) CSR offsets.
+    """
+
+    def __init__(self, q, members, dist2, rank, splits):
+        self.splits = splits
+        num_queries, num_support = len(splits) - 1, len(rank)
+        self.rank_bits = max(1, (num_support - 1).bit_length())
+        q_bits = max(1, (num_queries - 1).bit_length())
+        if 31 + q_bits + self.rank_bits > 63:  # too large to pack: sort by three keys
+            order = np.lexsort((rank[members], dist2, q))
+            self.members, self.dist2, self.keys = members[order], dist2[order], None
+            return
+        key = ((q << (31 + self.rank_bits)) | (dist2.view(np.int32).astype(np.int64)
+                                               << self.rank_bits) | rank[members])
+        key = np.sort(key)  # the keys are distinct: no stability needed
+        self.keys = key >> self.rank_bits  # query << 31 | bits(d^2)
+        self.members = np.argsort(rank)[key & ((1 << self.rank_bits) - 1)]
+
+    def counts_within(self, radius: float) -> np.ndarray:
+        """(M,) members with ``d^2 <= float32(radius^2)`` per query (a prefix of each ball)."""
+        bound = np.float32(radius**2).view(np.int32).astype(np.int64)
+        if self.keys is None:
+            inside = np.concatenate([[0], np.cumsum(self.dist2 <= np.float32(radius**2))])
+            return inside[self.splits[1:]] - inside[self.splits[:-1]]
+        last = (np.arange(len(self.splits) - 1, dtype=np.int64) << 31) | bound
+        return np.searchsorted(self.keys, last, side="right") - self.splits[:-1]
+
+
+def _pair_dist2(query: np.ndarray, support: np.ndarray, q: np.ndarray, members: np.ndarray):
+    """float32 ``|query[q] - support[members]|^2`` per pair, bit for bit as the reference
+    computes it (exact differences, summed x + y + z), one coordinate at a time: a sum over a
+    trailing axis of 3 is several times slower in NumPy."""
+    qt, st = np.ascontiguousarray(query.T), np.ascontiguousarray(support.T)
+    d2 = np.square(qt[0][q] - st[0][members])
+    for axis in (1, 2):
+        d2 += np.square(qt[axis][q] - st[axis][members])
+    return d2
+
+
+def _sorted_csr(q, members, query, support, splits) -> SortedBalls:
+    """Ball members as :class:`SortedBalls`, with float32 squared distances computed as the
+    reference computes them."""
+    dist2 = _pair_dist2(query, support, q, members)
     rank = lexicographic_rank(torch.from_numpy(support)[None])[0].numpy()
-    order = _sort_members(q, members, dist2, rank, len(query), len(support))
-    return members[order], dist2[order], splits
+    return SortedBalls(q, members, dist2, rank, splits)
 
 
 # --------------------------------------------------------------------------------------------

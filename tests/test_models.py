@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ognet import create_model, list_models
 from ognet.models import AUTHORS_PARAMS, PAPER_PARAMS, ModelTrace, count_parameters
-from ognet.models.layers import EdgeConv
+from ognet.models.layers import EdgeConv, GroupBranch
 
 
 def _cloud(b=2, n=4096, seed=0):
@@ -233,3 +233,25 @@ def test_checkpoint_of_the_earlier_model_is_a_clear_error(tmp_path):
     path.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="earlier OG-Net.*retrain"):
         load_model(path, device="cpu")
+
+
+def test_group_branch_folds_batch_norm_in_eval_mode():
+    """In eval mode the branch folds both BNs into its linear layers: the same function as
+    ``max_j ReLU(BN(W_2 SE(BN(W_1 [xyz_j - xyz_i, h_j]))))`` with the running statistics."""
+    torch.manual_seed(0)
+    branch = GroupBranch(16, 4)
+    xyz, h = torch.randn(2, 30, 3), torch.randn(2, 30, 16)
+    centres = xyz[:, :10]
+    members = torch.randint(0, 30, (2, 10, 4))
+    for _ in range(3):
+        branch(xyz, h, centres, members)  # running statistics away from their initial values
+    with torch.no_grad():
+        branch.norm1.weight.uniform_(-1.5, 1.5)  # negative scales too
+        branch.norm2.bias.uniform_(-0.5, 0.5)
+    branch.eval()
+    batch = torch.arange(2)[:, None, None]
+    x = torch.cat([xyz[batch, members] - centres.unsqueeze(2), h[batch, members]], dim=-1)
+    x = branch.se(branch.norm1(branch.linear1(x).reshape(-1, 8)).view(2, 10, 4, 8))
+    want = F.relu(branch.norm2(branch.linear2(x).reshape(-1, 16)).view(2, 10, 4, 16)).amax(2)
+    with torch.no_grad():
+        assert torch.allclose(branch(xyz, h, centres, members), want, atol=1e-5)

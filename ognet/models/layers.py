@@ -26,6 +26,13 @@ def batch_norm_last(norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
     return norm(x.reshape(-1, x.shape[-1])).view_as(x)
 
 
+def batch_norm_affine(norm: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BN as ``y s + shift`` per channel: ``s = gamma / sqrt(var + eps)``,
+    ``shift = beta - mu s``. Returns (C,), (C,)."""
+    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+    return scale, norm.bias - norm.running_mean * scale
+
+
 class EdgeConv(nn.Module):
     """Dynamic graph convolution (DGCNN's EdgeConv) as the authors run it in OG-Net.
 
@@ -112,7 +119,10 @@ class GroupBranch(nn.Module):
     layer, the SE gate sits after the first BN and ReLU after the second.
 
     As in :class:`EdgeConv`, ``W_1 [xyz_j - xyz_i, h_j] = (W_x xyz_j + W_h h_j) - W_x xyz_i``
-    is computed per point and gathered.
+    is computed per point and gathered. In eval mode each BN is the affine map
+    ``s y + (beta - s mu)``, ``s = gamma / sqrt(var + eps)``, folded into the linear layer
+    before it (the first one's shift into the centre's term), so no BN runs on the
+    (B, M, r, C) group tensors.
 
     Args:
         channels: C, the module's channels (input and output of the branch).
@@ -132,9 +142,18 @@ class GroupBranch(nn.Module):
         self.norm2 = nn.BatchNorm1d(channels)
 
     def forward(self, xyz, h, centre_xyz, members):
-        w_xyz = self.linear1.weight[:, :3]
-        per_point = self.linear1(torch.cat([xyz, h], dim=-1))  # (B, N, hidden)
-        x = group(per_point, members) - (centre_xyz @ w_xyz.t()).unsqueeze(2)  # (B, M, r, hid)
-        x = self.se(batch_norm_last(self.norm1, x))
-        x = F.relu(batch_norm_last(self.norm2, self.linear2(x)))
+        points = torch.cat([xyz, h], dim=-1)  # (B, N, 3 + C)
+        if self.norm1.training or not self.norm1.track_running_stats:
+            w_xyz = self.linear1.weight[:, :3]
+            per_point = self.linear1(points)  # (B, N, hidden)
+            x = group(per_point, members) - (centre_xyz @ w_xyz.t()).unsqueeze(2)  # (B,M,r,hid)
+            x = self.se(batch_norm_last(self.norm1, x))
+            x = F.relu(batch_norm_last(self.norm2, self.linear2(x)))
+        else:
+            scale1, shift1 = batch_norm_affine(self.norm1)
+            w1 = self.linear1.weight * scale1[:, None]
+            centre = F.linear(centre_xyz, w1[:, :3], -shift1)  # s W_x xyz_i - shift
+            x = self.se(group(points @ w1.t(), members) - centre.unsqueeze(2))
+            scale2, shift2 = batch_norm_affine(self.norm2)
+            x = F.relu(F.linear(x, self.linear2.weight * scale2[:, None], shift2))
         return max_over_neighbours(x)
