@@ -110,13 +110,14 @@ def moves_figure(whatif, height: int = 300) -> go.Figure:
             textposition="middle right", name="new in the top-k"))
     worst = max([mv.new_rank for mv in whatif.moves] + [len(whatif.matches)])
     fig.update_layout(
-        height=height, margin=dict(l=50, r=80, t=30, b=30), showlegend=False,
+        height=height, margin=dict(l=50, r=10, t=30, b=30), showlegend=False,
         title=dict(text=f"{label} · cosine {whatif.cosine_to_original:.4f}", x=0.02,
                    font=dict(size=13, color=TEXT)),
         yaxis=dict(title="rank", autorange="reversed",
                    type="log" if worst > 20 else "linear",
                    gridcolor="rgba(128,128,128,0.2)"),
-        xaxis=dict(gridcolor="rgba(128,128,128,0.2)"),
+        # room right of the second column for the labels (the axis is categorical: 0, 1)
+        xaxis=dict(gridcolor="rgba(128,128,128,0.2)", range=[-0.3, 1.9]),
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", font=dict(color=TEXT))
     return fig
 
