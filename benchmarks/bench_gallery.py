@@ -59,10 +59,13 @@ def chunks(c: torch.Tensor, n: int, seed: int = 1):
         yield items(c, min(CHUNK, n - s), seed * 1_000_003 + i)
 
 
+REPEATS = 100
+
+
 def timed_search(search, queries: np.ndarray, batch: int = 64) -> dict:
     search(queries[:1])                                   # warm-up (caches, lazy copies)
     times = []
-    for q in queries[:100]:
+    for q in queries[:REPEATS]:
         t = time.perf_counter()
         search(q[None])
         times.append(time.perf_counter() - t)
@@ -181,7 +184,10 @@ def main() -> None:
                    help="largest size run as an in-memory GalleryIndex with every backend")
     p.add_argument("--hnsw-max", type=int, default=100_000, help="largest size for HNSW32")
     p.add_argument("--train-size", type=int, default=100_000, help="IVF-PQ training rows")
+    p.add_argument("--repeats", type=int, default=100, help="single queries timed per row")
     args = p.parse_args()
+    global REPEATS
+    REPEATS = args.repeats
     faiss = faiss_search.import_faiss()
     print(f"<!-- {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__} "
