@@ -18,7 +18,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 
-from ognet.assets import DEFAULT_CHECKPOINT, DEFAULT_GALLERY, EXAMPLES_DIR  # noqa: E402
+from ognet.assets import (  # noqa: E402
+    CAMPUS_EXAMPLES,
+    DEFAULT_CHECKPOINT,
+    DEFAULT_GALLERY,
+    EXAMPLES_DIR,
+)
 
 
 def parse_args(argv=None):
@@ -30,8 +35,9 @@ def parse_args(argv=None):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--body-model-dir", default=None,
                    help="official SMPL files (smplx layout); default: the free body")
-    p.add_argument("--examples", default=str(EXAMPLES_DIR),
-                   help="folder of example query images")
+    p.add_argument("--examples", nargs="+", default=[str(EXAMPLES_DIR), str(CAMPUS_EXAMPLES)],
+                   help="folders of example query images; default: the synthetic and the "
+                        "real campus examples")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="public gradio.live link (off)")
@@ -70,7 +76,8 @@ def main(argv=None) -> int:
     demo.queue(default_concurrency_limit=args.concurrency, max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 theme=THEME, css=CSS, show_error=False,
-                allowed_paths=[str(Path(args.examples).resolve())], footer_links=["api"])
+                allowed_paths=[str(Path(e).resolve()) for e in args.examples],
+                footer_links=["api"])
     return 0
 
 

@@ -4,6 +4,7 @@ Tests that read the video skip, with the reason, when Debian's opencv-doc is not
 """
 
 import filecmp
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,31 @@ def test_campus_command_writes_identical_market_files(tmp_path):
     with pytest.raises(FileExistsError):
         build_campus(tmp_path / "other", limit=10, progress=False)
     assert np.isclose(sum(report["directions"].values()), report["kept"])
+
+
+def test_shipped_campus_gallery_matches_the_shipped_checkpoint():
+    """assets/campus: real gallery crops whose features are the shipped checkpoint's (on the
+    stored model-ready clouds of a few of them), and example queries of gallery identities
+    that are not gallery crops themselves."""
+    import torch
+
+    from ognet import load_model
+    from ognet.assets import CAMPUS_DIR, CAMPUS_EXAMPLES, DEFAULT_CHECKPOINT
+    from ognet.gallery import GalleryIndex
+
+    gallery = GalleryIndex.load(CAMPUS_DIR)
+    assert len(gallery) > 300 and gallery.thumbnail(0).shape[:2] == (128, 64)
+    assert set(gallery.pids.tolist()) <= set(Labels.load().people)
+    model = load_model(DEFAULT_CHECKPOINT, device="cpu")
+    check = np.load(CAMPUS_DIR / "check.npz")
+    with torch.no_grad():
+        feats = model.extract(torch.from_numpy(check["points"].astype(np.float32))).numpy()
+    stored = gallery.features[torch.from_numpy(check["index"])].float().numpy()
+    assert np.abs(feats - stored).max() < 5e-3
+    names = {Path(p).name for p in gallery.image_paths}
+    examples = sorted(CAMPUS_EXAMPLES.glob("*.jpg"))
+    assert len(examples) >= 4
+    for path in examples:
+        pid, camid = parse_name(path.stem, "market1501")
+        assert path.name not in names
+        assert ((gallery.pids == pid) & (gallery.camids != camid)).any()

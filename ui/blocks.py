@@ -19,13 +19,16 @@ from ui.tabs import TABS
 from ui.theme import RESIZE_JS
 
 
-def list_examples(folder) -> list[str]:
-    """Example query images in ``folder`` (sorted; none when it does not exist)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(str(p) for p in folder.iterdir()
-                  if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+def list_examples(folders) -> list[str]:
+    """Example query images in a folder or a list of folders (sorted per folder, folders in
+    order; a missing folder gives none)."""
+    out = []
+    for folder in [folders] if isinstance(folders, str | Path) else folders:
+        folder = Path(folder)
+        if folder.is_dir():
+            out += sorted(str(p) for p in folder.iterdir()
+                          if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+    return out
 
 
 def build_app(pipe, args) -> gr.Blocks:
@@ -67,7 +70,7 @@ def build_app(pipe, args) -> gr.Blocks:
                 examples = list_examples(args.examples)
                 if examples:
                     gr.Examples(examples=examples, inputs=[image_in], label="Example queries",
-                                examples_per_page=8, elem_id="examples")
+                                examples_per_page=12, elem_id="examples")
             with gr.Column(scale=6, min_width=480, elem_id="tabs-column"):
                 with gr.Tabs(selected=TABS[0].ID) as tabs:
                     ctx.components["tabs"] = tabs
