@@ -56,7 +56,7 @@ def build_small_assets(root: Path) -> tuple[Path, Path, Path]:
             img = synth.render(pid, cam, 0)
             path = root / "images" / f"{pid:04d}_c{cam + 1}s1_000000_00.jpg"
             save_jpeg(img, path)
-            x = torch.from_numpy(sample_points(lifter(path).points, 2048, seed=0))[None]
+            x = torch.from_numpy(sample_points(lifter(path).points, 2048, mode="stride"))[None]
             feats.append(model.extract(x)[0].numpy())
             pids.append(pid)
             cams.append(cam)
