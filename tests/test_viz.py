@@ -81,10 +81,11 @@ def test_layer_views_render_every_module(trace, view):
 
 def test_nonlocal_graph_is_the_last_modules(trace):
     last = len(trace.modules)
+    # The title is an annotation above the scene (see viz.figures._layout).
     fig = viz.layer_figure(trace, last, "non-local graph", point=0)
-    assert "built in the last module only" not in fig.layout.title.text
+    assert "built in the last module only" not in fig.layout.annotations[0].text
     fig = viz.layer_figure(trace, 1, "non-local graph", point=0)
-    assert "built in the last module only" in fig.layout.title.text
+    assert "built in the last module only" in fig.layout.annotations[0].text
 
 
 def test_knn_edges_of_chosen_point(trace):
