@@ -200,7 +200,10 @@ def test_layers_tab_layout_and_colours(page):
     colours = page.evaluate("""() => {
       const gd = document.querySelector('#layerplot .js-plotly-plot');
       return gd.data[0].marker.color; }""")
-    assert isinstance(colours, list) and len(set(colours)) > 50, "context points are one colour"
+    # The last module's input holds as few points as the model's last stage keeps (48 for
+    # the shipped demo model): most of them must carry their own colour.
+    assert isinstance(colours, list) and len(set(colours)) >= min(50, len(colours) // 2), \
+        "context points are one colour"
     caption = page.locator("#layerplot .annotation").bounding_box()
     bar = page.locator("#layerplot .modebar").bounding_box()
     assert caption and (bar is None or not overlaps(
