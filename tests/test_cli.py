@@ -19,6 +19,8 @@ def test_help_lists_subcommands():
 def test_models_prints_counts_next_to_the_paper():
     out = _run("models")
     assert out.returncode == 0
-    lines = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()[1:]}
-    assert lines["ognet_small"] == ["1.20M", "1.20M"]
-    assert lines["ognet"] == ["1.95M", "1.95M"]
+    # A title line, a header (variant, ours, authors, paper), then one row per variant.
+    lines = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()[2:]}
+    assert lines["ognet_small"] == ["1,200,833", "1,200,833", "1.20M"]
+    assert lines["ognet"] == ["1,951,738", "1,951,738", "1.95M"]
+    assert lines["ognet_deep"][2] == "2.47M"
