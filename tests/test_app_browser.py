@@ -1,6 +1,7 @@
 """The app in a real headless Chromium at projector sizes (1920x1080, 1280x720), light and
-dark: layout checked by measured bounding boxes, the walkthrough played, the full-screen
-toggle, the Layers tab. One app server and one browser for the whole file.
+dark: layout checked by measured bounding boxes, every tab's button in the window (none in
+the overflow menu), the walkthrough played, the full-screen toggle, the Layers tab. One app
+server and one browser for the whole file.
 
 Set ``OGNET_SCREENSHOT_DIR`` to keep a screenshot of each size and theme.
 """
@@ -237,6 +238,53 @@ def test_walkthrough_plays_the_modules_and_turns(page):
     frame.get_by_text("⟳ turntable").click()
     page.wait_for_timeout(1500)
     assert abs(inner.evaluate(eye) - before) > 0.05, "the turntable did not turn"
+
+
+#: Every tab button of the centre column: its label, box, whether it is shown, whether it sits
+#: in Gradio's overflow ("⋯") menu, whether its label is cut (ellipsis) and whether the button
+#: is what the page shows at its centre (nothing covers it); and the "⋯" button if shown.
+TAB_BUTTONS = """() => {
+  const shown = (el) => { for (let a = el; a && a !== document.body; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (s.visibility === 'hidden' || s.display === 'none' || s.opacity === '0') return false; }
+    const r = el.getBoundingClientRect(); return r.width > 1 && r.height > 1; };
+  const col = document.querySelector('#tabs-column');
+  const buttons = [...col.querySelectorAll('[role=tab], .overflow-dropdown button')].map(b => {
+    const r = b.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    return {text: b.innerText.trim(), x: r.left, y: r.top, w: r.width, h: r.height,
+            shown: shown(b), in_menu: !!b.closest('.overflow-menu, .overflow-dropdown'),
+            cut: b.scrollWidth > b.clientWidth + 1, on_top: !!hit && b.contains(hit)}; });
+  const more = [...col.querySelectorAll('.overflow-menu > button')].filter(shown).length;
+  return {buttons, more, vw: innerWidth, vh: innerHeight};
+}"""
+
+
+def test_every_tab_button_is_shown_in_the_window(page):
+    """Every tab of the centre column is a button in the tab bar, inside the window, its label
+    whole and nothing over it; none sits in Gradio's "⋯" overflow menu (a speaker could not
+    see it there) and the "⋯" button is not shown."""
+    from ui.tabs import TABS
+
+    m = page.evaluate(TAB_BUTTONS)
+    screen = {"x": 0, "y": 0, "w": m["vw"], "h": m["vh"]}
+    shown = [b for b in m["buttons"] if b["shown"] and not b["in_menu"]]
+    assert [b["text"] for b in shown] == [tab.TITLE for tab in TABS], m["buttons"]
+    assert not [b["text"] for b in m["buttons"] if b["in_menu"]], "tabs in the overflow menu"
+    assert m["more"] == 0, 'the tab bar shows its "⋯" overflow button'
+    for b in shown:
+        assert inside(b, screen), f"tab {b['text']!r} is not inside the window: {b}"
+        assert b["h"] >= 20 and b["w"] >= 20, f"tab {b['text']!r} is too small: {b}"
+        assert not b["cut"], f"tab {b['text']!r}'s label is cut"
+        assert b["on_top"], f"something covers tab {b['text']!r}"
+    for i, a in enumerate(shown):
+        for b in shown[i + 1:]:
+            assert not overlaps(a, b), f"tabs {a['text']!r} and {b['text']!r} overlap"
+    # each button opens its tab (the last ones too)
+    for title in (TABS[-1].TITLE, TABS[0].TITLE):
+        page.get_by_role("tab", name=title).click()
+        page.wait_for_timeout(300)
+        assert page.get_by_role("tab", name=title).get_attribute("aria-selected") == "true"
 
 
 def test_full_screen_toggle_enlarges_the_3d_view(page):

@@ -72,7 +72,11 @@ def build_app(pipe, args) -> gr.Blocks:
                     gr.Examples(examples=examples, inputs=[image_in], label="Example queries",
                                 examples_per_page=12, elem_id="examples")
             with gr.Column(scale=6, min_width=480, elem_id="tabs-column"):
-                with gr.Tabs(selected=TABS[0].ID) as tabs:
+                # "wrap": a tab that does not fit goes to a second row of the tab bar, never
+                # into Gradio's "⋯" menu, where a speaker would not see it (all fit in one row
+                # at 1280 wide; see ui/theme.py).
+                with gr.Tabs(selected=TABS[0].ID, overflow_behavior="wrap",
+                             elem_id="centre-tabs") as tabs:
                     ctx.components["tabs"] = tabs
                     for tab in TABS:
                         with gr.Tab(tab.TITLE, id=tab.ID) as shown:

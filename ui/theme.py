@@ -32,6 +32,7 @@ CSS = """
   max-height: none !important}
 #matches-title p, #query-title p {margin: 0 !important}
 #tabs-column [role=tablist] button {padding: 0 7px !important}
+#centre-tabs > .tab-wrapper {padding-bottom: 0 !important}
 #tabs-column:fullscreen {--plot-h: calc(100vh - 120px); background: var(--body-background-fill);
   padding: 6px 10px; overflow: auto}
 #plot3d .js-plotly-plot {height: var(--plot-h) !important}
