@@ -1,8 +1,9 @@
 """FAISS behind :class:`ognet.gallery.GalleryIndex`: building, saving and searching an index.
 
 ``GalleryIndex(..., backend="faiss", faiss_index=SPEC)`` puts its features into a FAISS index
-built from SPEC, a FAISS *index factory* string, with the inner-product metric (the features
-are unit vectors, so inner product = cosine similarity):
+built from SPEC, a FAISS *index factory* string (or :data:`APPROXIMATE`, the recommended
+one for the gallery's size), with the inner-product metric (the features are unit vectors,
+so inner product = cosine similarity):
 
 - ``"Flat"`` — ``IndexFlatIP``: exact; the same top-k as the torch search (float32 copy of
   the float16 features, 4 bytes per value).
@@ -10,6 +11,9 @@ are unit vectors, so inner product = cosine similarity):
   product quantisation to ``m`` bytes (512-d float16 = 1024 bytes -> 64 bytes with ``PQ64``).
   Approximate: a query scans the ``nprobe`` nearest cells (search parameter ``"nprobe=32"``).
   Trained on a random subsample of ``train_size`` rows (k-means cost grows with the sample).
+- ``"IVF{nlist},SQ8"`` — inverted file, vectors stored as 8-bit scalar codes (one byte per
+  value: 512 bytes per 512-d vector, half the float16 features). The recommended approximate
+  index, :data:`APPROXIMATE` (see :func:`approximate_spec`).
 - ``"HNSW{M}"`` — a graph over the full float32 vectors: fast and accurate, but no smaller
   than ``Flat`` and slow to build; parameter ``"efSearch=128"``.
 
@@ -29,6 +33,34 @@ import numpy as np
 
 #: The exact index, and the default of ``backend="faiss"``.
 EXACT_SPEC = "Flat"
+
+#: ``faiss_index=APPROXIMATE`` picks the recommended approximate index for the gallery's size,
+#: :func:`approximate_spec`, searched with :data:`APPROXIMATE_PARAMS` and re-ranked over
+#: :data:`APPROXIMATE_RERANK` candidates unless other values are given.
+APPROXIMATE = "approximate"
+APPROXIMATE_PARAMS = "nprobe=32"
+APPROXIMATE_RERANK = 100
+
+#: FAISS's k-means wants at least this many training rows per cell (it warns below).
+MIN_ROWS_PER_CELL = 39
+
+
+def approximate_spec(n: int) -> str:
+    """The recommended approximate index for ``n`` items: ``"IVF{nlist},SQ8"``.
+
+    ``nlist`` = the power of two nearest ``sqrt(n)`` (256 cells at 100k, 1024 at 1M, 4096 at
+    10M), at most ``n / 39`` (rows per cell FAISS's k-means wants) and at least 1. SQ8 codes
+    (one byte per value, 512 bytes per 512-d vector: 4.8 GiB at 10M) keep the similarities
+    precise enough to order the near-equal crops of one identity, which 64-byte PQ codes
+    cannot (BENCHMARKS.md, "FAISS against the exact search"). A query scans ``nprobe`` cells:
+    ``nprobe * n / nlist`` codes (31k at 1M with ``nprobe=32``).
+    """
+    if n < 1:
+        raise ValueError(f"an index needs at least one item, got {n}")
+    nlist = 2 ** round(np.log2(np.sqrt(n)))
+    while nlist > 1 and nlist * MIN_ROWS_PER_CELL > n:
+        nlist //= 2
+    return f"IVF{nlist},SQ8"
 
 
 class FaissMissing(ImportError):

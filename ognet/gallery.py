@@ -8,10 +8,13 @@ two backends:
 - ``backend="exact"`` (default): a torch matrix product with the features in chunks, on the
   device where the features are.
 - ``backend="faiss"``: a FAISS index (``ognet.faiss_search``): ``faiss_index="Flat"``
-  (``IndexFlatIP``, exact, the same top-k) or an approximate one for millions of items, such
-  as ``"IVF1024,PQ64np"`` with ``faiss_params="nprobe=32"`` (see BENCHMARKS.md for recall
-  and latency). ``rerank=R`` re-scores the approximate index's best R by the exact cosine on
-  the stored float16 features and keeps the top k (the compressed codes only shortlist).
+  (``IndexFlatIP``, exact, the same top-k) or an approximate one for millions of items:
+  ``faiss_index="approximate"`` is the recommended ``"IVF{nlist},SQ8"`` for the gallery's
+  size (``ognet.faiss_search.approximate_spec``), searched with ``"nprobe=32"`` and
+  re-ranked over 100 candidates; any other FAISS factory string with its ``faiss_params``
+  works too (see BENCHMARKS.md for recall and latency). ``rerank=R`` re-scores the
+  approximate index's best R by the exact cosine on the stored float16 features and keeps
+  the top k (the compressed codes only shortlist).
 
 On disk (format version 1) an index is one safetensors file (``index.safetensors`` inside the
 folder given to :meth:`GalleryIndex.save`, or the ``.safetensors`` path itself): tensors
@@ -114,11 +117,15 @@ class GalleryIndex:
 
     Args (besides the attributes below):
         backend: ``"exact"`` (torch) or ``"faiss"``.
-        faiss_index: FAISS index factory string for ``backend="faiss"`` (``"Flat"``: exact).
-        faiss_params: FAISS search parameters (``"nprobe=32"``, ``"efSearch=128"``).
+        faiss_index: FAISS index factory string for ``backend="faiss"`` (``"Flat"``: exact),
+            or ``"approximate"``: the recommended compressed index for the gallery's size
+            (``ognet.faiss_search.approximate_spec``; ``faiss_index`` then holds its spec).
+        faiss_params: FAISS search parameters (``"nprobe=32"``, ``"efSearch=128"``);
+            ``None``: those of the ``"approximate"`` preset, else none.
         train_size: rows (a random subsample) an IVF / PQ index is trained on.
         rerank: with FAISS, re-score its best ``rerank`` candidates by the exact cosine on
-            the stored features (0: FAISS's own scores; for compressed indexes).
+            the stored features (0: FAISS's own scores; for compressed indexes); ``None``:
+            the ``"approximate"`` preset's (100), else 0.
 
     Attributes:
         features: (N, D) torch tensor, float16 (the storage type); L2-normalised rows.
@@ -131,8 +138,8 @@ class GalleryIndex:
 
     def __init__(self, features, pids, camids, image_paths=None, cloud_paths=None,
                  thumbnails=None, meta: dict | None = None, backend: str = "exact",
-                 faiss_index: str = "Flat", faiss_params: str = "", train_size: int = 200_000,
-                 rerank: int = 0):
+                 faiss_index: str = "Flat", faiss_params: str | None = None,
+                 train_size: int = 200_000, rerank: int | None = None):
         feats = torch.as_tensor(np.asarray(features) if not torch.is_tensor(features)
                                 else features)
         if feats.dim() != 2:
@@ -166,10 +173,11 @@ class GalleryIndex:
     def device(self) -> torch.device:
         return self.features.device
 
-    def set_backend(self, backend: str, faiss_index: str = "Flat", faiss_params: str = "",
-                    train_size: int = 200_000, rerank: int = 0, _faiss=None
-                    ) -> GalleryIndex:
-        """Search with ``backend`` from now on; builds (and trains) the FAISS index here.
+    def set_backend(self, backend: str, faiss_index: str = "Flat",
+                    faiss_params: str | None = None, train_size: int = 200_000,
+                    rerank: int | None = None, _faiss=None) -> GalleryIndex:
+        """Search with ``backend`` from now on; builds (and trains) the FAISS index here
+        (``_faiss``: an index already built for these features, its ``faiss_params`` set).
 
         Raises ``ValueError`` for an unknown backend and ``ognet.faiss_search.FaissMissing``
         when FAISS is asked for but not installed. Returns self.
@@ -180,11 +188,20 @@ class GalleryIndex:
             self.backend, self.faiss_index, self.faiss_params, self._faiss = "exact", "", "", None
             self.rerank = 0
             return self
-        if rerank < 0:
-            raise ValueError(f"rerank must be >= 0, got {rerank}")
         from ognet import faiss_search
 
-        if _faiss is None:
+        if faiss_index == faiss_search.APPROXIMATE:
+            faiss_index = faiss_search.approximate_spec(len(self))
+            faiss_params = (faiss_search.APPROXIMATE_PARAMS if faiss_params is None
+                            else faiss_params)
+            rerank = faiss_search.APPROXIMATE_RERANK if rerank is None else rerank
+        faiss_params = faiss_params or ""
+        rerank = int(rerank or 0)
+        if rerank < 0:
+            raise ValueError(f"rerank must be >= 0, got {rerank}")
+        if _faiss is not None:
+            faiss_search.set_params(_faiss, faiss_params)
+        else:
             feats = self.features.cpu()
             chunks = (feats[s:s + 262144] for s in range(0, len(feats), 262144))
             _faiss = faiss_search.build_index(
@@ -212,8 +229,8 @@ class GalleryIndex:
             model: a trained OG-Net (put in eval mode here).
             dataset: ``ognet.data.PointCloudDataset`` in evaluation mode (``train=False``).
             thumbnails: make a JPEG thumbnail per item (from its image, else its cloud).
-            backend: ``backend=``, ``faiss_index=``, ``faiss_params=``, ``train_size=`` of
-                the constructor.
+            backend: ``backend=``, ``faiss_index=``, ``faiss_params=``, ``train_size=``,
+                ``rerank=`` of the constructor.
         """
         from tqdm import tqdm
 
