@@ -4,8 +4,8 @@
                   [--body-model-dir DIR] [--host 127.0.0.1] [--port 7860] [--share] [--open3d]
 
 This file parses the arguments, loads ``ognet.pipeline.ReIDPipeline`` and launches the page
-that ``ui.build_app`` lays out (one module per tab in ``ui/tabs/``). API endpoints: ``/lift``
-and ``/search`` (see README).
+that ``ui.build_app`` lays out (one module per tab in ``ui/tabs/``). API endpoints: ``/lift``,
+``/search``, ``/explain`` and ``/whatif`` (``ui/api.py``; see README).
 """
 
 from __future__ import annotations

@@ -242,6 +242,9 @@ class Explanation:
         query_labels: (N,) region index of each of its input points.
         match: the match's own cloud split against the query's feature (None when the match
             has no cloud to show); its similarity is recomputed from that cloud.
+        match_parts: ``match``'s contributions summed per part (:func:`sum_parts`; the parts
+            of a re-lifted match are known, a prepared cloud's body is ``unlabelled``), so
+            ``sum(match_parts) + match.bias == match.similarity``; None without ``match``.
         pairs: strongest (query last-module point, match last-module point, value) cross terms.
     """
 
@@ -255,6 +258,7 @@ class Explanation:
     match: Side | None = None
     match_note: str = ""
     pairs: list[tuple[int, int, float]] = field(default_factory=list)
+    match_parts: dict[str, float] | None = None
 
     @property
     def background_share(self) -> float:
@@ -262,17 +266,25 @@ class Explanation:
         return self.parts[BACKGROUND] / self.similarity if self.similarity else 0.0
 
     def to_dict(self) -> dict:
-        """JSON-ready summary (the ``/explain`` answer)."""
+        """JSON-ready summary (the ``/explain`` answer). With the match side: ``match`` (its
+        similarity recomputed from its own cloud, parts, bias, points) and ``pairs`` with the
+        last-module points' indices and positions (metres, person-centred)."""
         out = {"rank": self.rank, "similarity": round(self.similarity, 6),
                "reported_similarity": round(self.reported_similarity, 6),
                "parts": {k: round(v, 6) for k, v in self.parts.items()},
                "bias": round(self.bias, 6),
                "background_share": round(self.background_share, 4),
                "query_points": len(self.query.points),
-               "pairs": [{"query_point": i, "match_point": j, "value": round(v, 6)}
-                         for i, j, v in self.pairs]}
+               "pairs": []}
         if self.match is not None:
-            out["match_similarity_recomputed"] = round(self.match.similarity, 6)
+            out["match"] = {"similarity": round(self.match.similarity, 6),
+                            "parts": {k: round(v, 6) for k, v in (self.match_parts or {}).items()},
+                            "bias": round(self.match.bias, 6),
+                            "points": len(self.match.points)}
+            out["pairs"] = [{"query_point": i, "match_point": j, "value": round(v, 6),
+                             "query_xyz": np.round(self.query.last_xyz[i], 4).tolist(),
+                             "match_xyz": np.round(self.match.last_xyz[j], 4).tolist()}
+                            for i, j, v in self.pairs]
         if self.match_note:
             out["match_note"] = self.match_note
         return out
@@ -290,7 +302,8 @@ def strongest_pairs(query: Forward, match: Forward, n: int = 8) -> list[tuple[in
 
 def explain(query: Forward, query_labels: np.ndarray, gallery_feature, rank: int,
             reported_similarity: float, match: Forward | None = None,
-            match_note: str = "", num_pairs: int = 8) -> Explanation:
+            match_note: str = "", num_pairs: int = 8,
+            match_labels: np.ndarray | None = None) -> Explanation:
     """Split the similarity of ``query`` and one gallery item.
 
     Args:
@@ -298,17 +311,23 @@ def explain(query: Forward, query_labels: np.ndarray, gallery_feature, rank: int
         query_labels: (N,) region index of each query input point (:func:`part_labels`).
         gallery_feature: (D,) the item's stored feature (as the search used it).
         match: the match's own cloud through the model, for the side-by-side view.
+        match_labels: (N',) region index of each of ``match``'s input points (default: all
+            unlabelled).
     """
     side = split(query, torch.as_tensor(gallery_feature).double())
-    match_side, pairs = None, []
+    match_side, match_parts, pairs = None, None, []
     if match is not None:
         match_side = split(match, query.trace.embedding.double())
+        if match_labels is None:
+            match_labels = part_labels(None, None, len(match.points))
+        match_parts = sum_parts(match_side.point_contributions, match_labels)
         pairs = strongest_pairs(query, match, num_pairs)
     return Explanation(rank=rank, reported_similarity=float(reported_similarity),
                        similarity=side.similarity,
                        parts=sum_parts(side.point_contributions, query_labels),
                        bias=side.bias, query=side, query_labels=query_labels,
-                       match=match_side, match_note=match_note, pairs=pairs)
+                       match=match_side, match_note=match_note, pairs=pairs,
+                       match_parts=match_parts)
 
 
 # ---------------------------------------------------------------------------- pipeline glue
@@ -356,23 +375,31 @@ def explain_match(pipe, result, rank: int, with_match: bool = True,
     The query side is split against the gallery feature the search used, so parts + bias
     equal the reported similarity. With ``with_match`` the match's cloud
     (``pipe.match_cloud``: its prepared cloud, or its photo or thumbnail re-lifted) is run
-    too, for the side-by-side view and the strongest pairs; a match without any cloud is
-    explained from the query side alone, with a note. Forward passes are cached: the query's
-    (for its other ranks) and the last 32 matches'.
+    too, for the side-by-side view, its part split (``match_parts``) and the strongest
+    pairs; a match without any cloud is explained from the query side alone, with a note.
+    Forward passes are cached: the query's (for its other ranks) and the last 32 matches'
+    (with their part labels).
     """
     if not 1 <= int(rank) <= len(result.matches):
         raise ValueError(f"rank must be 1..{len(result.matches)}, got {rank}")
     m = result.matches[int(rank) - 1]
     query = _QUERIES.get(result, "query", lambda: run_model(pipe.model, result.points))
     gallery_feature = pipe.gallery.features[m.index].float().cpu().numpy()
-    match, note = None, ""
+    match, labels, note = None, None, ""
     if with_match:
         try:
-            match = _MATCHES.get(pipe, m.index, lambda: run_model(
-                pipe.model, pipe.model_points(pipe.match_cloud(m))))
+            match, labels = _MATCHES.get(pipe, m.index, lambda: match_forward(pipe, m))
             note = ("the match's cloud was re-made for this view; its own similarity "
                     "differs from the search's by the float16 storage and any re-lifting")
         except (ValueError, OSError) as exc:
             note = f"no cloud for match #{m.rank}: {exc}"
     return explain(query, query_labels(pipe, result), gallery_feature, m.rank, m.similarity,
-                   match=match, match_note=note, num_pairs=num_pairs)
+                   match=match, match_note=note, num_pairs=num_pairs, match_labels=labels)
+
+
+def match_forward(pipe, match) -> tuple[Forward, np.ndarray]:
+    """A gallery match's own cloud (``pipe.match_cloud_parts``) through the model, and the
+    region index of each point the model saw (:func:`part_labels`)."""
+    cloud, parts, foreground = pipe.match_cloud_parts(match)
+    labels = part_labels(parts, foreground, len(cloud))[pipe.model_rows(len(cloud))]
+    return run_model(pipe.model, pipe.model_points(cloud)), labels

@@ -207,16 +207,28 @@ class ReIDPipeline:
         """The (N, 6) cloud of a gallery match: its prepared cloud when the gallery has one,
         else its source photo (or its thumbnail) lifted. Raises ``ValueError`` when the
         gallery keeps none of them."""
+        return self.match_cloud_parts(match)[0]
+
+    def match_cloud_parts(self, match: Match):
+        """:meth:`match_cloud` with what is known of its points: ``(cloud (N, 6), parts (N,)
+        int8 body part or -1 (``LiftResult.parts``) or None, foreground (N,) bool or None)``.
+        A lifted photo or thumbnail knows both; a prepared cloud its person mask at most."""
         from ognet.pointcloud import load_cloud
 
         path = self.gallery.cloud_paths[match.index]
         if path and Path(path).is_file():
-            return load_cloud(path)["points"]
+            prepared = load_cloud(path)
+            mask = prepared["mask"]
+            cloud = prepared["points"]
+            fits = mask is not None and mask.size == len(cloud)
+            return cloud, None, mask.reshape(-1).astype(bool) if fits else None
         if match.image_path and Path(match.image_path).is_file():
-            return self.lifter(match.image_path).points
-        if match.thumbnail is None:
+            lift = self.lifter(match.image_path)
+        elif match.thumbnail is not None:
+            lift = self.lifter(match.thumbnail)
+        else:
             raise ValueError("the gallery stores no cloud, image or thumbnail for it")
-        return self.lifter(match.thumbnail).points
+        return lift.points, lift.parts, lift.foreground.reshape(-1)
 
     def person_crop(self, source, person: int | None = None):
         """The part of a photo to lift: ``(image, people, index, note)``.

@@ -207,6 +207,46 @@ def test_explanation_of_a_match_side_by_side(pipe, example_result):
     assert set(d["parts"]) == set(PART_KEYS)
     assert d["similarity"] == pytest.approx(example_result.matches[0].similarity, abs=1e-4)
     assert 0 <= abs(d["background_share"]) < 10
+    # the match (re-lifted from its photo or thumbnail) splits over its own body parts
+    assert set(ex.match_parts) == set(PART_KEYS)
+    assert sum(ex.match_parts.values()) + m.bias == pytest.approx(m.similarity, abs=1e-9)
+    assert d["match"]["parts"] == pytest.approx(ex.match_parts, abs=1e-6)
+    assert [(p["query_point"], p["match_point"]) for p in d["pairs"]] == [
+        (i, j) for i, j, _ in ex.pairs]
+    i, j, _ = ex.pairs[0]
+    assert d["pairs"][0]["query_xyz"] == pytest.approx(ex.query.last_xyz[i], abs=1e-4)
+    assert d["pairs"][0]["match_xyz"] == pytest.approx(m.last_xyz[j], abs=1e-4)
+    assert "match" not in pipe.explain(example_result, 1, with_match=False).to_dict()
+
+
+def test_a_prepared_match_cloud_splits_into_background_and_unlabelled(pipe, example_result,
+                                                                       tmp_path):
+    """A gallery item with a prepared cloud (points and person mask, no body parts): its
+    person's share is ``unlabelled``, the rest ``background``, and they add up."""
+    from ognet import explain as explain_module
+    from ognet.pointcloud import save_cloud
+
+    match = example_result.matches[-1]
+    lifted, lifted_parts, lifted_foreground = pipe.match_cloud_parts(match)  # re-lifted
+    assert lifted_parts is not None and lifted_foreground.shape == (len(lifted),)
+    save_cloud(tmp_path / "match.npz", lifted, lifted_foreground.reshape(128, 64))
+    paths = pipe.gallery.cloud_paths
+    old = paths[match.index]
+    paths[match.index] = str(tmp_path / "match.npz")
+    explain_module._MATCHES.items.clear()
+    try:
+        cloud, parts, foreground = pipe.match_cloud_parts(match)
+        assert parts is None and foreground.shape == (len(cloud),)
+        assert (foreground == lifted_foreground).all()
+        ex = pipe.explain(example_result, match.rank)
+    finally:
+        paths[match.index] = old
+        explain_module._MATCHES.items.clear()
+    assert set(ex.match_parts) == {*PART_KEYS, "unlabelled"}
+    assert all(ex.match_parts[k] == 0 for k in REGIONS)
+    assert ex.match_parts["background"] != 0 and ex.match_parts["unlabelled"] != 0
+    assert sum(ex.match_parts.values()) + ex.match.bias == pytest.approx(ex.match.similarity,
+                                                                          abs=1e-9)
 
 
 @pytest.mark.parametrize("part", ["legs"])

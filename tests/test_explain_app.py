@@ -29,13 +29,44 @@ def test_explain_endpoint_adds_up_to_the_search(client, examples):
 
     path = handle_file(str(examples[1]))
     matches = client.predict(path, api_name="/search")
-    for rank in (1, 3):
-        ex = client.predict(path, rank, api_name="/explain")
+    for rank, with_match in ((1, True), (3, False)):
+        ex = client.predict(path, rank, with_match, api_name="/explain")
         assert set(ex["parts"]) == PARTS
         assert ex["rank"] == rank and ex["pid"] == matches[rank - 1]["pid"]
         total = sum(ex["parts"].values()) + ex["bias"]
         assert total == pytest.approx(matches[rank - 1]["similarity"], abs=1e-3)
         assert ex["similarity"] == pytest.approx(total, abs=1e-5)
+
+
+def test_explain_endpoint_gives_the_match_side_and_the_pairs(client, examples):
+    """By default (as the Explain tab) /explain splits the match's own cloud too: its parts +
+    bias add up to its recomputed similarity, and the strongest point pairs come with their
+    positions; asked without the match side, neither comes and the query side is the same."""
+    from gradio_client import handle_file
+
+    path = handle_file(str(examples[1]))
+    ex = client.predict(path, 1, api_name="/explain")  # the default: with the match side
+    assert "match" in ex, ex.get("match_note")
+    match = ex["match"]
+    # the gallery keeps photos or thumbnails (no prepared clouds): re-lifted, every point
+    # of the match has its part
+    assert set(match["parts"]) == PARTS
+    assert sum(match["parts"].values()) + match["bias"] == pytest.approx(
+        match["similarity"], abs=1e-4)
+    assert -1.0001 <= match["similarity"] <= 1.0001 and match["points"] == ex["query_points"]
+    assert sum(ex["parts"].values()) + ex["bias"] == pytest.approx(ex["similarity"], abs=1e-5)
+    pairs = ex["pairs"]
+    assert len(pairs) == 8
+    values = [p["value"] for p in pairs]
+    assert values == sorted(values, reverse=True) and values[0] > 0
+    for p in pairs:
+        assert p["query_point"] >= 0 and p["match_point"] >= 0
+        for xyz in (p["query_xyz"], p["match_xyz"]):  # metres, person-centred
+            assert len(xyz) == 3 and max(abs(v) for v in xyz) < 3, p
+    without = client.predict(path, 1, False, api_name="/explain")
+    assert without["pairs"] == [] and "match" not in without
+    assert without["parts"] == pytest.approx(ex["parts"], abs=1e-6)
+    assert without["bias"] == pytest.approx(ex["bias"], abs=1e-6)
 
 
 def test_whatif_endpoint_and_its_errors(client, examples):
@@ -85,13 +116,8 @@ def overlaps(a: dict, b: dict, px: float = 2.0) -> bool:
 
 
 def open_tab(page, name: str) -> None:
-    """Click a tab, through Gradio's "More tabs" menu when the tab bar overflows."""
-    tab = page.get_by_role("tab", name=name)
-    if tab.count():
-        tab.click()
-    else:
-        page.get_by_label("More tabs").click()
-        page.locator(".overflow-dropdown button", has_text=name).click()
+    """Click a tab's button (every tab is one in the tab bar; test_app_browser checks it)."""
+    page.get_by_role("tab", name=name).click()
     page.wait_for_timeout(300)
 
 

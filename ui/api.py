@@ -46,11 +46,13 @@ def add_endpoints(ctx: AppContext, query) -> None:
         return [{"rank": m.rank, "similarity": round(m.similarity, 4), "pid": m.pid,
                  "camid": m.camid, "image": thumbnail_url(m.index)} for m in result.matches]
 
-    def api_explain(path, rank):
-        """Why match ``rank`` (1..5) of a photo or cloud matched: parts + bias = similarity."""
+    def api_explain(path, rank, with_match):
+        """Why match ``rank`` (1..5) of a photo or cloud matched: parts + bias = similarity.
+        ``with_match`` (default on, as the Explain tab): the match's own cloud split too, and
+        the strongest point pairs."""
         try:
             result = query(path)
-            explanation = pipe.explain(result, int(rank), with_match=False)
+            explanation = pipe.explain(result, int(rank), with_match=bool(with_match))
         except (ValueError, TypeError) as e:  # LiftError is a ValueError
             raise gr.Error(str(e), print_exception=False) from None
         m = result.matches[explanation.rank - 1]
@@ -69,13 +71,14 @@ def add_endpoints(ctx: AppContext, query) -> None:
         lift_btn = gr.Button()
         search_btn = gr.Button()
         api_rank = gr.Number(1, precision=0)
+        api_with_match = gr.Checkbox(True)
         api_variation = gr.Textbox()
         api_value = gr.Number(None)
         explain_btn = gr.Button()
         whatif_btn = gr.Button()
     lift_btn.click(api_lift, inputs=[api_file], outputs=[api_json], api_name="lift")
     search_btn.click(api_search, inputs=[api_file], outputs=[api_json], api_name="search")
-    explain_btn.click(api_explain, inputs=[api_file, api_rank], outputs=[api_json],
-                      api_name="explain")
+    explain_btn.click(api_explain, inputs=[api_file, api_rank, api_with_match],
+                      outputs=[api_json], api_name="explain")
     whatif_btn.click(api_whatif, inputs=[api_file, api_variation, api_value],
                      outputs=[api_json], api_name="whatif")

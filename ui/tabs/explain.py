@@ -23,7 +23,8 @@ def summary(ex) -> str:
             f"** ({ex.background_share:.0%} of the similarity).")
     if ex.match is not None:
         text += (f" Right: the match's own cloud split against the query "
-                 f"(its similarity from that cloud: {ex.match.similarity:.4f}).")
+                 f"(its similarity from that cloud: {ex.match.similarity:.4f}, its "
+                 f"background {ex.match_parts['background']:+.3f}).")
     elif ex.match_note:
         text += f" {ex.match_note}."
     return text
