@@ -123,6 +123,12 @@ def sweep(n, index, built, spec, settings, queries, exact, pids, build_s):
         build_s = 0.0
 
 
+def train_size(n: int, args) -> int:
+    """``--train-size`` rows, or the 39 per cell FAISS's k-means wants if that is more."""
+    return min(n, max(args.train_size,
+                      faiss_search.MIN_ROWS_PER_CELL * faiss_search.approximate_cells(n)))
+
+
 def bench_in_memory(n: int, queries: np.ndarray, args) -> None:
     c = centres(n)
     parts = list(chunks(c, n))
@@ -149,16 +155,16 @@ def bench_in_memory(n: int, queries: np.ndarray, args) -> None:
     gc.collect()
 
     approx = faiss_search.approximate_spec(n)
-    nlist = approx.split(",")[0]
+    default = faiss_search.APPROXIMATE_PARAMS
     runs = [(approx, [(f"nprobe={p}", r) for p in args.nprobe for r in (0, args.rerank)]),
-            (f"{nlist},PQ64np", [(f"nprobe={p}", args.rerank) for p in args.nprobe])]
+            (approx.replace("SQ8", "PQ64np"), [(default, 0), (default, args.rerank)])]
     if n <= args.hnsw_max:
         runs += [("HNSW32", [(f"efSearch={e}", 0) for e in args.ef_search]),
                  ("HNSW32,SQ8", [(f"efSearch={e}", r) for e in args.ef_search
                                  for r in (0, args.rerank)])]
     for spec, settings in runs:
         t = time.perf_counter()
-        index.set_backend("faiss", spec, "", train_size=args.train_size)
+        index.set_backend("faiss", spec, "", train_size=train_size(n, args))
         sweep(n, index, index._faiss, spec, settings, queries, exact, pids,
               time.perf_counter() - t)
         index.set_backend("exact")
@@ -192,7 +198,7 @@ def bench_streamed(n: int, queries: np.ndarray, args) -> None:
             yield chunk
 
     t = time.perf_counter()
-    sample, _ = items(c, args.train_size, seed=7)         # same distribution as the gallery
+    sample, _ = items(c, train_size(n, args), seed=7)     # same distribution as the gallery
     built = faiss_search.build_index(gallery(feats), DIM, spec, train_sample=lambda: sample)
     build_s = time.perf_counter() - t
     print(f"<!-- {n:,}: {spec} built, exact top-5 and memory-mapped features written in "
@@ -219,13 +225,14 @@ def main() -> None:
                    help="largest size run as an in-memory GalleryIndex with every backend")
     p.add_argument("--hnsw-max", type=int, default=100_000,
                    help="largest size for HNSW32 and HNSW32,SQ8")
-    p.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64],
+    p.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64, 128],
                    help="IVF cells scanned per query, one row each")
     p.add_argument("--ef-search", type=int, nargs="+", default=[64, 128],
                    help="HNSW efSearch values, one row each")
     p.add_argument("--rerank", type=int, default=faiss_search.APPROXIMATE_RERANK,
                    help="re-rank shortlist of the rows with re-ranking")
-    p.add_argument("--train-size", type=int, default=200_000, help="IVF training rows")
+    p.add_argument("--train-size", type=int, default=200_000,
+                   help="IVF training rows (at least 39 per cell are taken)")
     p.add_argument("--repeats", type=int, default=100, help="single queries timed per row")
     p.add_argument("--memmap", default=None, help="folder for the memory-mapped float16 "
                    "features of the sizes past --exact-max (default: the temporary folder)")

@@ -11,9 +11,10 @@ so inner product = cosine similarity):
   product quantisation to ``m`` bytes (512-d float16 = 1024 bytes -> 64 bytes with ``PQ64``).
   Approximate: a query scans the ``nprobe`` nearest cells (search parameter ``"nprobe=32"``).
   Trained on a random subsample of ``train_size`` rows (k-means cost grows with the sample).
-- ``"IVF{nlist},SQ8"`` — inverted file, vectors stored as 8-bit scalar codes (one byte per
-  value: 512 bytes per 512-d vector, half the float16 features). The recommended approximate
-  index, :data:`APPROXIMATE` (see :func:`approximate_spec`).
+- ``"IVF{nlist}_HNSW32,SQ8"`` — inverted file whose cell centroids are found through an
+  HNSW graph, vectors stored as 8-bit scalar codes (one byte per value: 512 bytes per 512-d
+  vector, half the float16 features). The recommended approximate index,
+  :data:`APPROXIMATE` (see :func:`approximate_spec`).
 - ``"HNSW{M}"`` — a graph over the full float32 vectors: fast and accurate, but no smaller
   than ``Flat`` and slow to build; parameter ``"efSearch=128"``.
 
@@ -38,29 +39,42 @@ EXACT_SPEC = "Flat"
 #: :func:`approximate_spec`, searched with :data:`APPROXIMATE_PARAMS` and re-ranked over
 #: :data:`APPROXIMATE_RERANK` candidates unless other values are given.
 APPROXIMATE = "approximate"
-APPROXIMATE_PARAMS = "nprobe=32"
+APPROXIMATE_PARAMS = "nprobe=64"
 APPROXIMATE_RERANK = 100
 
 #: FAISS's k-means wants at least this many training rows per cell (it warns below).
 MIN_ROWS_PER_CELL = 39
 
 
-def approximate_spec(n: int) -> str:
-    """The recommended approximate index for ``n`` items: ``"IVF{nlist},SQ8"``.
-
-    ``nlist`` = the power of two nearest ``sqrt(n)`` (256 cells at 100k, 1024 at 1M, 4096 at
-    10M), at most ``n / 39`` (rows per cell FAISS's k-means wants) and at least 1. SQ8 codes
-    (one byte per value, 512 bytes per 512-d vector: 4.8 GiB at 10M) keep the similarities
-    precise enough to order the near-equal crops of one identity, which 64-byte PQ codes
-    cannot (BENCHMARKS.md, "FAISS against the exact search"). A query scans ``nprobe`` cells:
-    ``nprobe * n / nlist`` codes (31k at 1M with ``nprobe=32``).
-    """
+def approximate_cells(n: int) -> int:
+    """IVF cells of the recommended index for ``n`` items: the power of two nearest
+    ``4 sqrt(n)`` (FAISS's guideline; 1024 at 100k, 4096 at 1M, 16384 at 10M), at most
+    ``n / 39`` (the training rows per cell FAISS's k-means wants) and at least 1."""
     if n < 1:
         raise ValueError(f"an index needs at least one item, got {n}")
-    nlist = 2 ** round(np.log2(np.sqrt(n)))
+    nlist = 2 ** round(np.log2(4 * np.sqrt(n)))
     while nlist > 1 and nlist * MIN_ROWS_PER_CELL > n:
         nlist //= 2
-    return f"IVF{nlist},SQ8"
+    return int(nlist)
+
+
+def approximate_spec(n: int) -> str:
+    """The recommended approximate index for ``n`` items: ``"IVF{nlist}_HNSW32,SQ8"``.
+
+    - ``IVF{nlist}`` (:func:`approximate_cells`): a query scans ``nprobe`` of ``nlist`` cells,
+      ``nprobe * n / nlist`` codes (16k at 1M with ``nprobe=64``). Re-id features form one
+      small cluster per identity; cells must stay about as fine as a few identities, or an
+      identity's crops split over many cells and a query must scan a large share of them
+      (BENCHMARKS.md, "FAISS against the exact search"), hence ``4 sqrt(n)`` cells rather than
+      fewer.
+    - ``_HNSW32``: the cell centroids are searched through an HNSW graph instead of one by
+      one: k-means training and assigning 10M items to 16384 cells take minutes, not an hour,
+      on two cores (at the price of an occasional item put in a near, not the nearest, cell).
+    - ``SQ8``: 8-bit scalar codes, one byte per value (512 bytes per 512-d vector, 4.8 GiB at
+      10M, half the float16 features): precise enough to order the near-equal crops of one
+      identity, which 64-byte PQ codes are not.
+    """
+    return f"IVF{approximate_cells(n)}_HNSW32,SQ8"
 
 
 class FaissMissing(ImportError):

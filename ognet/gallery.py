@@ -9,12 +9,12 @@ two backends:
   device where the features are.
 - ``backend="faiss"``: a FAISS index (``ognet.faiss_search``): ``faiss_index="Flat"``
   (``IndexFlatIP``, exact, the same top-k) or an approximate one for millions of items:
-  ``faiss_index="approximate"`` is the recommended ``"IVF{nlist},SQ8"`` for the gallery's
-  size (``ognet.faiss_search.approximate_spec``), searched with ``"nprobe=32"`` and
-  re-ranked over 100 candidates; any other FAISS factory string with its ``faiss_params``
-  works too (see BENCHMARKS.md for recall and latency). ``rerank=R`` re-scores the
-  approximate index's best R by the exact cosine on the stored float16 features and keeps
-  the top k (the compressed codes only shortlist).
+  ``faiss_index="approximate"`` is the recommended ``"IVF{nlist}_HNSW32,SQ8"`` for the
+  gallery's size (``ognet.faiss_search.approximate_spec``: 8-bit codes, 4 sqrt(N) cells),
+  searched with ``"nprobe=64"`` and re-ranked over 100 candidates; any other FAISS factory
+  string with its ``faiss_params`` works too (see BENCHMARKS.md for recall and latency).
+  ``rerank=R`` re-scores the approximate index's best R by the exact cosine on the stored
+  float16 features and keeps the top k (the compressed codes only shortlist).
 
 On disk (format version 1) an index is one safetensors file (``index.safetensors`` inside the
 folder given to :meth:`GalleryIndex.save`, or the ``.safetensors`` path itself): tensors
@@ -122,7 +122,8 @@ class GalleryIndex:
             (``ognet.faiss_search.approximate_spec``; ``faiss_index`` then holds its spec).
         faiss_params: FAISS search parameters (``"nprobe=32"``, ``"efSearch=128"``);
             ``None``: those of the ``"approximate"`` preset, else none.
-        train_size: rows (a random subsample) an IVF / PQ index is trained on.
+        train_size: rows (a random subsample) an IVF / PQ index is trained on (the
+            ``"approximate"`` preset takes at least 39 per cell).
         rerank: with FAISS, re-score its best ``rerank`` candidates by the exact cosine on
             the stored features (0: FAISS's own scores; for compressed indexes); ``None``:
             the ``"approximate"`` preset's (100), else 0.
@@ -192,6 +193,8 @@ class GalleryIndex:
 
         if faiss_index == faiss_search.APPROXIMATE:
             faiss_index = faiss_search.approximate_spec(len(self))
+            train_size = max(train_size, faiss_search.MIN_ROWS_PER_CELL
+                             * faiss_search.approximate_cells(len(self)))
             faiss_params = (faiss_search.APPROXIMATE_PARAMS if faiss_params is None
                             else faiss_params)
             rerank = faiss_search.APPROXIMATE_RERANK if rerank is None else rerank
