@@ -178,18 +178,23 @@ def bench_streamed(n: int, queries: np.ndarray, args) -> None:
     c = centres(n)
     spec = faiss_search.approximate_spec(n)
     folder = Path(tempfile.mkdtemp(prefix="bench_gallery_", dir=args.memmap))
-    feats = np.lib.format.open_memmap(folder / "features.npy", "w+", np.float16, (n, DIM))
+    path = folder / "features.npy"
+    offset = np.lib.format.open_memmap(path, "w+", np.float16, (n, DIM)).offset  # header
     pids = np.empty(n, np.int64)
     q = torch.from_numpy(queries)
     best_s = torch.full((len(q), K), -2.0)
     best_i = torch.zeros((len(q), K), dtype=torch.int64)
 
-    def gallery(out: np.ndarray):
+    def gallery(out):
+        """Yields the chunks; writes them to ``out`` (plain writes: the written pages are
+        the page cache's, not this process's) and keeps the exact top-5 of the queries."""
         nonlocal best_s, best_i
         start = 0
+        out.seek(offset)
         for chunk, ids in chunks(c, n):
             end = start + len(chunk)
-            out[start:end], pids[start:end] = chunk.numpy(), ids
+            out.write(chunk.numpy().tobytes())
+            pids[start:end] = ids
             s, j = torch.topk(q @ chunk.float().T, K, dim=1)
             s, j = torch.cat([best_s, s], 1), torch.cat([best_i, j + start], 1)
             best_s, pos = torch.topk(s, K, dim=1)
@@ -198,22 +203,21 @@ def bench_streamed(n: int, queries: np.ndarray, args) -> None:
             yield chunk
 
     t = time.perf_counter()
-    sample, _ = items(c, train_size(n, args), seed=7)     # same distribution as the gallery
-    built = faiss_search.build_index(gallery(feats), DIM, spec, train_sample=lambda: sample)
+    with open(path, "r+b") as out:           # trained on rows of the gallery's distribution
+        built = faiss_search.build_index(
+            gallery(out), DIM, spec, train_sample=lambda: items(c, train_size(n, args), 7)[0])
     build_s = time.perf_counter() - t
     print(f"<!-- {n:,}: {spec} built, exact top-5 and memory-mapped features written in "
           f"{build_s:.0f} s; peak RSS {rss_peak_gib():.1f} GiB -->", flush=True)
-    feats.flush()
     exact = best_i.numpy()
-    del feats
-    mapped = torch.from_numpy(np.load(folder / "features.npy", mmap_mode="r+"))
+    mapped = torch.from_numpy(np.load(path, mmap_mode="r+"))
     index = GalleryIndex(mapped, pids, np.zeros(n, np.int64))   # features not in memory
     sweep(n, index, built, spec,
           [(f"nprobe={p}", r) for p in args.nprobe for r in (0, args.rerank)],
           queries, exact, pids, build_s)
     print(f"<!-- {n:,}: peak RSS so far {rss_peak_gib():.1f} GiB -->", flush=True)
     del index, mapped, built
-    (folder / "features.npy").unlink()
+    path.unlink()
     folder.rmdir()
 
 
