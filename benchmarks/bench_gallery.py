@@ -159,9 +159,9 @@ def bench_in_memory(n: int, queries: np.ndarray, args) -> None:
     runs = [(approx, [(f"nprobe={p}", r) for p in args.nprobe for r in (0, args.rerank)]),
             (approx.replace("SQ8", "PQ64np"), [(default, 0), (default, args.rerank)])]
     if n <= args.hnsw_max:
-        runs += [("HNSW32", [(f"efSearch={e}", 0) for e in args.ef_search]),
-                 ("HNSW32,SQ8", [(f"efSearch={e}", r) for e in args.ef_search
-                                 for r in (0, args.rerank)])]
+        runs += [(spec, [(f"efSearch={e}", r) for e in args.ef_search
+                         for r in ((0, args.rerank) if "SQ" in spec else (0,))])
+                 for spec in args.hnsw]
     for spec, settings in runs:
         t = time.perf_counter()
         index.set_backend("faiss", spec, "", train_size=train_size(n, args))
@@ -228,7 +228,9 @@ def main() -> None:
     p.add_argument("--exact-max", type=int, default=1_000_000,
                    help="largest size run as an in-memory GalleryIndex with every backend")
     p.add_argument("--hnsw-max", type=int, default=100_000,
-                   help="largest size for HNSW32 and HNSW32,SQ8")
+                   help="largest size with the --hnsw indexes")
+    p.add_argument("--hnsw", nargs="*", default=["HNSW32", "HNSW32,SQ8"],
+                   help="HNSW index factory strings (graph over float32 or SQ8 codes)")
     p.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64, 128],
                    help="IVF cells scanned per query, one row each")
     p.add_argument("--ef-search", type=int, nargs="+", default=[64, 128],
