@@ -22,6 +22,8 @@ Shapes: ``B`` clouds, ``N`` support points, ``M`` query / sampled points, ``D`` 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -323,10 +325,13 @@ def multi_scale_ball_query(query: torch.Tensor, support: torch.Tensor,
         q = query.detach().cpu().numpy()
         s = support.detach().cpu().numpy()
         out = [np.empty(q.shape[:2] + (r,), dtype=np.int64) for r in max_members]
-        for b in range(q.shape[0]):
-            balls = search(q[b], s[b], max(radii))
+
+        def one_part(b: int, rows: slice) -> None:  # the balls of queries q[b, rows]
+            balls = search(q[b, rows], s[b], max(radii))
             for scale, (radius, r) in enumerate(zip(radii, max_members, strict=True)):
-                out[scale][b] = _spread_csr(balls, radius, r, q[b], s[b])
+                out[scale][b, rows] = balls.spread(radius, r)
+
+        _run_parallel(one_part, _ball_parts(q.shape[0], q.shape[1]))
         return [torch.from_numpy(o).to(query.device) for o in out]
     raise ValueError(f"unknown ball query backend {backend!r}")
 
@@ -387,22 +392,35 @@ def _ball_query_torch(query, support, radii, max_members, chunk: int = 256):
     return [torch.cat(o, dim=1) for o in outs]
 
 
-def _spread_csr(sorted_csr: SortedBalls, radius: float, r: int, query, support):
-    """Pick the evenly spaced ranks from one cloud's ball members (see :class:`SortedBalls`).
-
-    Returns (M, r) int64 support indices."""
-    counts = sorted_csr.counts_within(radius)
-    found = counts > 0
-    picked = np.empty((len(counts), r), dtype=np.int64)
-    ranks = _even_ranks(counts[found], r, xp=np)
-    picked[found] = sorted_csr.members[sorted_csr.splits[:-1][found, None] + ranks]
-    if not found.all():  # no support point within the radius: the nearest one
-        d2 = ((query[~found, None] - support[None]) ** 2).sum(-1)
-        picked[~found] = d2.argmin(1)[:, None]
-    return picked
+def _ball_parts(num_clouds: int, num_queries: int) -> list[tuple[int, slice]]:
+    """Independent pieces of a ball query for ``_run_parallel``: one per cloud, or, for a
+    single cloud, its queries in as many slices as torch has threads."""
+    if num_clouds > 1:
+        return [(b, slice(None)) for b in range(num_clouds)]
+    bounds = np.linspace(0, num_queries, min(torch.get_num_threads(), num_queries) + 1)
+    return [(0, slice(int(a), int(b))) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            if b > a]
 
 
-def _ball_members_open3d(query: np.ndarray, support: np.ndarray, radius: float):
+def _run_parallel(fn, parts) -> None:
+    """``fn(*part)`` for every part, on a thread pool the size of torch's thread count: the
+    NumPy and Open3D work releases the GIL, so a batch-1 forward on the CPU uses every core
+    for its ball queries as torch does for its dense layers."""
+    workers = min(len(parts), torch.get_num_threads())
+    if workers <= 1:
+        for part in parts:
+            fn(*part)
+        return
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="ognet-ball")
+    for future in [_POOLS[workers].submit(fn, *part) for part in parts]:
+        future.result()
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # thread pools by size, made on first use
+
+
+def _ball_members_open3d(query: np.ndarray, support: np.ndarray, radius: float) -> SortedBalls:
     if o3d is None:
         raise RuntimeError("Open3D is not installed (backend='open3d')")
     nns = o3d.core.nns.NearestNeighborSearch(o3d.core.Tensor(np.ascontiguousarray(support)))
@@ -413,81 +431,101 @@ def _ball_members_open3d(query: np.ndarray, support: np.ndarray, radius: float):
     # (BENCHMARKS.md, "Ball query").
     search_radius = radius * (1 + 1e-5)
     nns.fixed_radius_index(search_radius)
-    idx, _, splits = nns.fixed_radius_search(
+    members, _, splits = nns.fixed_radius_search(
         o3d.core.Tensor(np.ascontiguousarray(query)), search_radius, sort=False)
-    idx, splits = idx.numpy().astype(np.int64), splits.numpy().astype(np.int64)
-    q = np.repeat(np.arange(len(query)), np.diff(splits))
-    return _sorted_csr(q, idx, query, support, splits)
+    return SortedBalls(query, support, members.numpy(), np.diff(splits.numpy()))
 
 
-def _ball_members_scipy(query: np.ndarray, support: np.ndarray, radius: float):
+def _ball_members_scipy(query: np.ndarray, support: np.ndarray, radius: float) -> SortedBalls:
     if cKDTree is None:
         raise RuntimeError("scipy is not installed (backend='scipy')")
     pairs = cKDTree(query).sparse_distance_matrix(cKDTree(support), radius * (1 + 1e-5),
                                                   output_type="ndarray")
-    q, s = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-    splits = np.concatenate([[0], np.cumsum(np.bincount(q, minlength=len(query)))])
-    return _sorted_csr(q, s, query, support, splits)
+    by_query = np.argsort(pairs["i"], kind="stable")
+    return SortedBalls(query, support, pairs["j"][by_query],
+                       np.bincount(pairs["i"], minlength=len(query)))
 
 
 class SortedBalls:
-    """One cloud's ball members in a CSR layout, sorted as the reference sorts them.
+    """One cloud's ball members, each ball sorted as the reference sorts it.
 
-    ``members[splits[i]:splits[i + 1]]`` are the support points in query i's ball, sorted by
-    (float32 squared distance, coordinate rank). When the query, distance and rank fit in 63
-    bits they are packed into one int64 ``key = i << (31 + b) | bits(d^2) << b | rank`` (b bits
-    for the rank; non-negative float32 bits order like the floats), so one sort of the keys'
-    values orders the pairs, the rank in the low bits names the member (the ranks are a
-    permutation of the support points), and the count within a smaller radius is a binary
-    search in the sorted keys: no argsort, no pass over all pairs per scale.
+    Built from the pairs of a radius search grouped by query: ``members`` (P,) support
+    indices, query 0's ``counts[0]`` first, then query 1's, ... Each ball is sorted by
+    (float32 squared distance, computed as the reference computes it, then the support
+    point's coordinate rank). The query, the distance's bits and the rank are packed into one
+    int64 ``key = i << (31 + b) | bits(d^2) << b | rank`` (b bits for the rank; non-negative
+    float32 bits order like the floats), so one sort of the keys orders every ball at once,
+    the rank in the low bits names the member (the ranks are a permutation of the support
+    points), and the count within a smaller radius is a binary search in the sorted keys.
+    Clouds too large to pack (``M N > 2^32``) sort by three keys instead.
 
     Args:
-        q: (P,) query index of each pair; members: (P,) support index; dist2: (P,) float32;
-        rank: (N,) lexicographic rank of each support point; splits: (M + 1,) CSR offsets.
+        query: (M, 3), support: (N, 3) float32; members: (P,) int; counts: (M,) int.
     """
 
-    def __init__(self, q, members, dist2, rank, splits):
-        self.splits = splits
-        num_queries, num_support = len(splits) - 1, len(rank)
-        self.rank_bits = max(1, (num_support - 1).bit_length())
-        q_bits = max(1, (num_queries - 1).bit_length())
+    def __init__(self, query: np.ndarray, support: np.ndarray, members: np.ndarray,
+                 counts: np.ndarray):
+        self.query, self.support = query, support
+        counts = counts.astype(np.int64)
+        self.splits = np.concatenate([[0], np.cumsum(counts)])
+        dist2 = _pair_dist2(query, support, members, counts)
+        rank = lexicographic_rank(torch.from_numpy(support)[None])[0].numpy()
+        self.by_rank = np.argsort(rank)  # support index of each rank
+        self.rank_bits = max(1, (len(support) - 1).bit_length())
+        q_bits = max(1, (len(query) - 1).bit_length())
         if 31 + q_bits + self.rank_bits > 63:  # too large to pack: sort by three keys
+            q = np.repeat(np.arange(len(query)), counts)
             order = np.lexsort((rank[members], dist2, q))
             self.members, self.dist2, self.keys = members[order], dist2[order], None
             return
-        key = ((q << (31 + self.rank_bits)) | (dist2.view(np.int32).astype(np.int64)
-                                               << self.rank_bits) | rank[members])
-        key = np.sort(key)  # the keys are distinct: no stability needed
-        self.keys = key >> self.rank_bits  # query << 31 | bits(d^2)
-        self.members = np.argsort(rank)[key & ((1 << self.rank_bits) - 1)]
+        key = np.repeat(np.arange(len(query), dtype=np.int64) << (31 + self.rank_bits), counts)
+        key |= dist2.view(np.int32).astype(np.int64) << self.rank_bits
+        key |= rank[members]
+        key.sort()  # the keys are distinct: no stability needed
+        self.keys = key
 
     def counts_within(self, radius: float) -> np.ndarray:
         """(M,) members with ``d^2 <= float32(radius^2)`` per query (a prefix of each ball)."""
-        bound = np.float32(radius**2).view(np.int32).astype(np.int64)
         if self.keys is None:
             inside = np.concatenate([[0], np.cumsum(self.dist2 <= np.float32(radius**2))])
             return inside[self.splits[1:]] - inside[self.splits[:-1]]
-        last = (np.arange(len(self.splits) - 1, dtype=np.int64) << 31) | bound
+        bound = np.int64(np.float32(radius**2).view(np.int32))
+        last = (((np.arange(len(self.splits) - 1, dtype=np.int64) << 31) | bound)
+                << self.rank_bits) | ((1 << self.rank_bits) - 1)
         return np.searchsorted(self.keys, last, side="right") - self.splits[:-1]
 
+    def member(self, positions: np.ndarray) -> np.ndarray:
+        """Support index of the pairs at ``positions`` in the sorted order."""
+        if self.keys is None:
+            return self.members[positions]
+        return self.by_rank[self.keys[positions] & ((1 << self.rank_bits) - 1)]
 
-def _pair_dist2(query: np.ndarray, support: np.ndarray, q: np.ndarray, members: np.ndarray):
-    """float32 ``|query[q] - support[members]|^2`` per pair, bit for bit as the reference
-    computes it (exact differences, summed x + y + z), one coordinate at a time: a sum over a
-    trailing axis of 3 is several times slower in NumPy."""
-    qt, st = np.ascontiguousarray(query.T), np.ascontiguousarray(support.T)
-    d2 = np.square(qt[0][q] - st[0][members])
+    def spread(self, radius: float, r: int) -> np.ndarray:
+        """The r members at evenly spaced ranks of each ball of ``radius`` (at most the
+        searched radius): (M, r) int64 support indices; a query whose ball holds no point
+        takes its nearest support point."""
+        counts = self.counts_within(radius)
+        found = counts > 0
+        picked = np.empty((len(counts), r), dtype=np.int64)
+        ranks = _even_ranks(counts[found], r, xp=np)
+        picked[found] = self.member(self.splits[:-1][found, None] + ranks)
+        if not found.all():  # as the reference: the nearest support point (argmin d^2)
+            d2 = ((self.query[~found, None] - self.support[None]) ** 2).sum(-1)
+            picked[~found] = d2.argmin(1)[:, None]
+        return picked
+
+
+def _pair_dist2(query: np.ndarray, support: np.ndarray, members: np.ndarray,
+                counts: np.ndarray) -> np.ndarray:
+    """float32 ``|query_i - support_j|^2`` for the pairs grouped by query, bit for bit as the
+    reference computes it (exact differences, summed x + y + z), one coordinate at a time:
+    a sum over a trailing axis of 3 is several times slower in NumPy."""
+    rows = np.repeat(np.ascontiguousarray(query.T), counts, axis=1)  # (3, P) query coords
+    st = np.ascontiguousarray(support.T)
+    d2 = np.square(rows[0] - st[0][members])
     for axis in (1, 2):
-        d2 += np.square(qt[axis][q] - st[axis][members])
+        d2 += np.square(rows[axis] - st[axis][members])
     return d2
-
-
-def _sorted_csr(q, members, query, support, splits) -> SortedBalls:
-    """Ball members as :class:`SortedBalls`, with float32 squared distances computed as the
-    reference computes them."""
-    dist2 = _pair_dist2(query, support, q, members)
-    rank = lexicographic_rank(torch.from_numpy(support)[None])[0].numpy()
-    return SortedBalls(q, members, dist2, rank, splits)
 
 
 # --------------------------------------------------------------------------------------------
