@@ -122,7 +122,8 @@ class GroupBranch(nn.Module):
     is computed per point and gathered. In eval mode each BN is the affine map
     ``s y + (beta - s mu)``, ``s = gamma / sqrt(var + eps)``, folded into the linear layer
     before it (the first one's shift into the centre's term), so no BN runs on the
-    (B, M, r, C) group tensors.
+    (B, M, r, C) group tensors; the second shift and the ReLU commute with the max and are
+    applied after it.
 
     Args:
         channels: C, the module's channels (input and output of the branch).
@@ -155,5 +156,8 @@ class GroupBranch(nn.Module):
             centre = F.linear(centre_xyz, w1[:, :3], -shift1)  # s W_x xyz_i - shift
             x = self.se(group(points @ w1.t(), members) - centre.unsqueeze(2))
             scale2, shift2 = batch_norm_affine(self.norm2)
-            x = F.relu(F.linear(x, self.linear2.weight * scale2[:, None], shift2))
+            # max_j ReLU(y_j + shift) = ReLU(max_j y_j + shift): ReLU and adding a constant
+            # are non-decreasing, so both move after the max, onto r times fewer values.
+            x = max_over_neighbours(x @ (self.linear2.weight * scale2[:, None]).t())
+            return F.relu(x + shift2)
         return max_over_neighbours(x)
