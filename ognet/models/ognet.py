@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ognet.models.config import OGNetConfig
-from ognet.models.omni_scale import OmniScaleModule
+from ognet.models.omni_scale import OmniScaleModule, plan_ahead
 from ognet.models.registry import register_model
 from ognet.models.trace import ModelTrace
 
@@ -78,8 +78,9 @@ class OGNet(nn.Module):
                              f"got {tuple(points.shape)}")
         xyz = points[..., :3].contiguous()
         h = points[..., 3:].contiguous()
-        for block in self.blocks:
-            xyz, h = block(xyz, h, record=record)
+        plans = plan_ahead(self.blocks, xyz)  # the graph operations, on a background thread
+        for block, plan in zip(self.blocks, plans, strict=True):
+            xyz, h = block(xyz, h, record=record, geometry=None if plan is None else plan.result())
         pooled = torch.cat([h.amax(dim=1), h.mean(dim=1)], dim=-1)
         return self.embedding_norm(self.embedding(pooled))
 

@@ -34,12 +34,70 @@ With these choices the parameter counts without the classifier equal the authors
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
 from ognet import ops
 from ognet.models.layers import EdgeConv, GroupBranch
 from ognet.models.trace import ModuleTrace
+
+
+class ModuleGeometry(NamedTuple):
+    """What :meth:`OmniScaleModule.plan` computes from xyz alone, for one batch.
+
+    Attributes:
+        neighbours: (B, N, k) the xyz kNN graph; ``None`` for a non-local module, whose graph
+            needs the features.
+        centres: (B, M) FPS indices into N; ``None`` when the module keeps its points.
+        centre_xyz: (B, M, 3) the output points' xyz (the input xyz when it keeps them).
+        members: one (B, M, r) index tensor into N per branch; empty without branches.
+    """
+
+    neighbours: torch.Tensor | None
+    centres: torch.Tensor | None
+    centre_xyz: torch.Tensor
+    members: list[torch.Tensor]
+
+
+def plan_ahead(modules, xyz: torch.Tensor) -> list[Future | None]:
+    """Start every module's :meth:`~OmniScaleModule.plan` of ``xyz``, one after the other
+    (each module's output points are the next one's input), on a background thread.
+
+    The plans depend on xyz alone, so on the CPU they run while the caller computes the
+    dense layers: the graph operations (NumPy, SciPy, Open3D) release the GIL, and a module
+    waits only for its own plan (``future.result()``), not the later ones. On other devices
+    the kernels are asynchronous already: ``[None, ...]``, each module plans for itself.
+    The plans and the result are the same either way.
+
+    Returns:
+        one ``Future`` of :class:`ModuleGeometry` per module, or ``None`` per module.
+    """
+    if xyz.device.type != "cpu":
+        return [None] * len(modules)
+    futures = [Future() for _ in modules]
+
+    def run():
+        points = xyz
+        for i, (module, future) in enumerate(zip(modules, futures, strict=True)):
+            try:
+                geometry = module.plan(points)
+            except BaseException as exc:  # every later plan fails with it
+                for pending in futures[i:]:
+                    pending.set_exception(exc)
+                return
+            future.set_result(geometry)
+            points = geometry.centre_xyz
+
+    if "planner" not in _THREADS:
+        _THREADS["planner"] = ThreadPoolExecutor(1, thread_name_prefix="ognet-plan")
+    _THREADS["planner"].submit(run)
+    return futures
+
+
+_THREADS: dict[str, ThreadPoolExecutor] = {}  # the planning thread, made on first use
 
 
 class OmniScaleModule(nn.Module):
@@ -100,26 +158,37 @@ class OmniScaleModule(nn.Module):
         members = ops.knn(centre_xyz, xyz, min(max(self.group_sizes), xyz.shape[1]))
         return [members[..., :r] for r in self.group_sizes]
 
-    def forward(self, xyz: torch.Tensor, h: torch.Tensor, record: list | None = None):
+    def plan(self, xyz: torch.Tensor) -> ModuleGeometry:
+        """Everything of this module that depends on the input xyz alone (no features): the
+        xyz kNN graph (unless the graph is non-local), the FPS centres and the group members.
+        (B, N, 3) -> :class:`ModuleGeometry`."""
+        neighbours = None if self.nonlocal_graph else ops.knn_graph(xyz, min(self.k, xyz.shape[1]))
+        if not self.num_points:
+            return ModuleGeometry(neighbours, None, xyz, [])
+        centres = ops.farthest_point_sample(xyz, self.num_points)  # (B, M)
+        centre_xyz = ops.gather_points(xyz, centres)
+        return ModuleGeometry(neighbours, centres, centre_xyz,
+                              self.group_members(centre_xyz, xyz))
+
+    def forward(self, xyz: torch.Tensor, h: torch.Tensor, record: list | None = None,
+                geometry: ModuleGeometry | None = None):
+        """``geometry``: this module's :meth:`plan` of ``xyz``, when computed ahead."""
+        geometry = geometry if geometry is not None else self.plan(xyz)
         k = min(self.k, xyz.shape[1])
         h_in = h
         graphs = []
         for conv in self.edge_convs:
             if self.nonlocal_graph:
                 neighbours = ops.knn_graph(torch.cat([xyz, h], dim=-1), k)
-            elif not graphs:
-                neighbours = ops.knn_graph(xyz, k)  # the same xyz graph for every EdgeConv
+            else:
+                neighbours = geometry.neighbours  # the same xyz graph for every EdgeConv
             graphs.append(neighbours)
             h = conv(h, neighbours)
 
+        centres, centre_xyz, members = geometry.centres, geometry.centre_xyz, geometry.members
         if self.num_points:
-            centres = ops.farthest_point_sample(xyz, self.num_points)  # (B, M)
-            centre_xyz = ops.gather_points(xyz, centres)
-            members = self.group_members(centre_xyz, xyz)
             h = sum(branch(xyz, h, centre_xyz, m)
                     for branch, m in zip(self.branches, members, strict=True))
-        else:
-            centres, centre_xyz, members = None, xyz, []
 
         if self.residual_logit is not None:
             skip = h_in if centres is None else ops.gather_points(h_in, centres)
