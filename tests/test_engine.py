@@ -21,7 +21,7 @@ from ognet.engine import (
     save_checkpoint,
     train,
 )
-from ognet.engine.checkpoint import load_state_dict
+from ognet.engine.checkpoint import load_backbone, load_state_dict
 from ognet.gallery import GalleryIndex
 from ognet.models import create_model
 from ognet.pointcloud import save_cloud
@@ -218,6 +218,52 @@ def test_train_cli_with_config_file_identity_sampler_circle_and_z_zero(market, t
     meta = read_checkpoint_meta(out / "last.json")
     assert meta["z_zero"] is True and meta["train_config"]["sampler"] == "identity"
     assert meta["train_config"]["loss"] == "ce+circle" and meta["epoch"] == 1
+
+
+def test_fine_tune_from_a_checkpoint_keeps_its_backbone_with_a_new_classifier(market, tmp_path,
+                                                                            capsys):
+    """``train --init X``: every weight but the classifier comes from X, the classifier is
+    new (this data's 3 identities, X had 4); another architecture or input is refused."""
+    base = train(tiny_config(market, tmp_path / "base", epochs=1, eval_every=0,
+                             average_last=0.0), progress=False)["checkpoint"]
+    saved = load_state_dict(base)
+    model = create_model("ognet_small", num_classes=3, num_points=256, **TINY)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    meta = load_backbone(model, base)
+    for key, value in model.state_dict().items():
+        if key.startswith("classifier."):
+            assert value.shape[0] == 3 and saved[key].shape[0] == NUM_IDS
+            torch.testing.assert_close(value, fresh[key])
+        else:
+            torch.testing.assert_close(value, saved[key], msg=key)
+
+    other = write_market_tree(tmp_path / "other", num_ids=3, seed=1)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"data: {other}\nmodel: ognet_small\nnum_points: 256\nk: 8\nepochs: 1\n"
+                   f"batch_size: 8\nworkers: 0\neval_every: 0\nlr: 0.0001\nwarmup_epochs: 0\n"
+                   f"model_overrides: {json.dumps(TINY)}\n")
+    run = ["train", "--config", str(cfg), "--device", "cpu", "--init", str(base), "--quiet"]
+    assert cli_main([*run, "--out", str(tmp_path / "ft")]) == 0
+    tuned = read_checkpoint_meta(tmp_path / "ft" / "final.json")
+    assert tuned["num_classes"] == 3 and tuned["train_config"]["init"] == str(base)
+    assert tuned["init_weights_sha256"] == meta["weights_sha256"]
+    # One epoch at a small rate moves the backbone a little away from the checkpoint, far
+    # less than a random initialisation is from it.
+    weights = load_state_dict(tmp_path / "ft" / "final.safetensors")
+    moved = [(weights[k] - saved[k]).abs().mean() for k in saved
+             if k.endswith("weight") and not k.startswith("classifier.")]
+    random_start = [(fresh[k] - saved[k]).abs().mean() for k in saved
+                    if k.endswith("weight") and not k.startswith("classifier.")]
+    assert 0 < sum(moved) < 0.2 * sum(random_start)
+
+    capsys.readouterr()
+    for flags, says in ((["--num-points", "128"], "num_points: checkpoint 256, this run 128"),
+                        (["--set", "channels=[16,32,32,32]"], "channels: checkpoint"),
+                        (["--z-zero"], "z_zero: checkpoint False, this run True")):
+        assert cli_main([*run, "--out", str(tmp_path / "bad"), *flags]) == 2
+        out = capsys.readouterr().out
+        assert out.startswith("error:") and "--init needs the checkpoint's architecture" in out
+        assert says in out and "Traceback" not in out
 
 
 def _tiny_model(num_classes=3):

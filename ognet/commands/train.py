@@ -36,6 +36,8 @@ _FLAGS = {
                          "validation split; OUT/best_val is the best epoch on it"),
     "--eval-every": ("eval_every", int, "evaluate every N epochs on the held-out identities, "
                      "or else on the test split as monitoring only (0: never)"),
+    "--init": ("init", str, "fine-tune: start from this checkpoint (X.safetensors), all but "
+               "its classifier (new: this data's identities); same architecture needed"),
     "--save-every": ("save_every", int, "save the last checkpoint every N epochs"),
     "--device": ("device", str, "auto, cpu or cuda"),
     "--workers": ("workers", int, "DataLoader workers"),
@@ -64,7 +66,7 @@ def run(args) -> int:
     import json
     import os
 
-    from ognet.engine import TrainConfig, train
+    from ognet.engine import CheckpointError, TrainConfig, train
     from ognet.engine.distributed import shutdown
 
     overrides = {dest: getattr(args, dest) for dest, _, _ in _FLAGS.values()}
@@ -83,7 +85,12 @@ def run(args) -> int:
     if not config.data:
         print("error: no training data (--data or 'data:' in the config file)")
         return 2
-    result = train(config, progress=not args.quiet)
+    try:
+        result = train(config, progress=not args.quiet)
+    except CheckpointError as e:           # e.g. an --init of another architecture
+        print(f"error: {e}")
+        shutdown()
+        return 2
     shutdown()                                 # leave torchrun's process group, if joined
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone reports
         return 0

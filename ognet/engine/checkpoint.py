@@ -218,3 +218,51 @@ def load_training_state(path: str | os.PathLike) -> dict | None:
         return torch.load(state_path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a damaged file
         raise CheckpointError(f"{state_path}: cannot read training state ({e})") from None
+
+
+#: Model fields an ``--init`` checkpoint may differ in from the model it starts: the
+#: classifier is new (the fine-tuning data's identities) and dropout acts in training only.
+INIT_FREE_FIELDS = ("num_classes", "dropout")
+
+
+def load_backbone(model: torch.nn.Module, path: str | os.PathLike,
+                  z_zero: bool = False) -> dict:
+    """Start ``model`` from a checkpoint's weights, all but its identity classifier, in place
+    (fine-tuning: ``python -m ognet train --init X.safetensors``); returns the checkpoint's
+    JSON. ``model.classifier`` keeps its fresh initialisation (its identities are not the
+    checkpoint's).
+
+    The architecture must be the checkpoint's: every field of the model config but
+    ``INIT_FREE_FIELDS`` equal (``num_points``, ``stage_points`` and ``k`` included: they do
+    not change the weights' shapes but do change what the weights compute), and the input
+    the same (``z_zero``: a 2D control fine-tunes only as a 2D control).
+
+    Raises:
+        CheckpointError: missing or corrupted files, or an architecture or input that differs
+            (the message names each field with both values).
+    """
+    meta = read_checkpoint_meta(path)
+    saved = {k: v for k, v in meta["model"].items() if k not in INIT_FREE_FIELDS}
+    wanted = {k: v for k, v in _jsonable(dataclasses.asdict(model.config)).items()
+              if k not in INIT_FREE_FIELDS}
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, this run {wanted.get(k)!r}"
+            for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
+    if bool(meta.get("z_zero", False)) != bool(z_zero):
+        diff.append(f"z_zero: checkpoint {bool(meta.get('z_zero'))}, this run {bool(z_zero)}")
+    if diff:
+        raise CheckpointError(
+            f"{checkpoint_paths(path)[0]}: --init needs the checkpoint's architecture and "
+            f"input, and this run differs in {'; '.join(diff)} (set them with --model, "
+            "--num-points, --k, --set FIELD=VALUE or --z-zero as the checkpoint's JSON says)")
+    state = {k: v for k, v in load_state_dict(path).items()
+             if not k.startswith("classifier.")}
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+    wrong = sorted(k for k in set(expected) | set(state)
+                   if k not in expected or k not in state or expected[k].shape != state[k].shape)
+    if wrong:
+        more = " ..." if len(wrong) > 5 else ""
+        raise CheckpointError(f"{checkpoint_paths(path)[0]}: weights do not match the model of "
+                              f"its config ({', '.join(wrong[:5])}{more})")
+    missing, _ = model.load_state_dict(state, strict=False)
+    assert all(k.startswith("classifier.") for k in missing), missing
+    return meta

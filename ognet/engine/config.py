@@ -55,6 +55,10 @@ class TrainConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; amp: mixed precision on CUDA.
         workers: DataLoader workers; seed: makes the run deterministic.
         resume: continue from ``out_dir/last`` when it exists.
+        init: fine-tune: start from this checkpoint's weights (``X.safetensors``), all but
+            its identity classifier, which is new (the training data's identities); the
+            architecture must be the checkpoint's (``ognet.engine.checkpoint.load_backbone``).
+            Ignored when resuming from ``last``. Empty: random initialisation.
     """
 
     data: str = ""
@@ -92,6 +96,7 @@ class TrainConfig:
     workers: int = 2
     seed: int = 0
     resume: bool = False
+    init: str = ""
 
     def __post_init__(self):
         self.scale = tuple(float(s) for s in self.scale)

@@ -16,6 +16,9 @@ No checkpoint is ever chosen by the test split (Market-1501 has no validation sp
 ``eval_every`` and no held-out identities, the test split is evaluated as monitoring only and
 logged as ``test_*``.
 
+Fine-tuning: ``config.init`` starts a fresh run from a checkpoint's weights, all but its
+identity classifier (new, for this data's identities; ``checkpoint.load_backbone``).
+
 Determinism: the torch RNG is re-seeded from ``(seed, epoch)`` at every epoch and the data
 draws depend only on ``(seed, epoch, item)``, so a run resumed from ``last`` continues as the
 uninterrupted run would (exactly on CPU).
@@ -54,6 +57,7 @@ from ognet.data import (
 from ognet.engine import distributed
 from ognet.engine.checkpoint import (
     checkpoint_paths,
+    load_backbone,
     load_state_dict,
     load_training_state,
     read_checkpoint_meta,
@@ -189,7 +193,7 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
     average_start = config.average_start()
     averaged = None                 # AveragedModel once the averaging window has begun
 
-    start_epoch, best_val, history = 0, -1.0, []
+    start_epoch, best_val, history, init_meta = 0, -1.0, [], None
     last = out_dir / "last.safetensors"
     if config.resume and last.is_file():
         meta = read_checkpoint_meta(last)
@@ -207,8 +211,13 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
         start_epoch = int(meta["epoch"])
         best_val = float(state.get("best_val", -1.0))
         log.info("resumed from %s at epoch %d", last, start_epoch)
-    elif main:
-        (out_dir / "history.jsonl").unlink(missing_ok=True)   # a fresh run, a fresh history
+    else:
+        if main:
+            (out_dir / "history.jsonl").unlink(missing_ok=True)  # a fresh run, a fresh history
+        if config.init:  # fine-tune: the checkpoint's backbone, a new classifier
+            init_meta = load_backbone(model, config.init, z_zero=config.z_zero)
+            log.info("initialised from %s (all but the classifier; weights sha256 %s)",
+                     config.init, init_meta.get("weights_sha256"))
 
     log.info("config %s", json.dumps(config.to_dict()))
     log.info("%d train items, %d identities, device %s, amp %s", len(train_ds), num_classes,
@@ -223,6 +232,8 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
               "z_zero": config.z_zero,
               "extra": {"dataset_format": data.format,
                         "label_to_pid": sorted(data.pid_to_label)}}
+    if init_meta is not None:
+        common["extra"]["init_weights_sha256"] = init_meta.get("weights_sha256")
     metrics: dict = {}
     end_epoch = config.epochs if stop_epoch is None else min(stop_epoch, config.epochs)
     for epoch in range(start_epoch, end_epoch):
