@@ -22,6 +22,7 @@ Shapes: ``B`` clouds, ``N`` support points, ``M`` query / sampled points, ``D`` 
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -418,6 +419,7 @@ def _run_parallel(fn, parts) -> None:
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}  # thread pools by size, made on first use
+os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has no threads
 
 
 def _ball_members_open3d(query: np.ndarray, support: np.ndarray, radius: float) -> SortedBalls:

@@ -259,3 +259,31 @@ def test_group_branch_folds_batch_norm_in_eval_mode():
     want = F.relu(branch.norm2(branch.linear2(x).reshape(-1, 16)).view(2, 10, 4, 16)).amax(2)
     with torch.no_grad():
         assert torch.allclose(branch(xyz, h, centres, members), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ognet_small", "ognet_deep"])
+def test_geometry_planned_ahead_equals_each_module_planning_its_own(name):
+    """``forward_features`` computes every module's xyz-only graph work on a background
+    thread (``plan_ahead``); the embedding is bit for bit the one of running the modules one
+    after the other, each planning for itself."""
+    model = create_model(name).eval()
+    cloud = _cloud(b=1, n=2048)
+    with torch.no_grad():
+        ahead = model.forward_features(cloud)
+        xyz, h = cloud[..., :3].contiguous(), cloud[..., 3:].contiguous()
+        for block in model.blocks:
+            xyz, h = block(xyz, h)
+        inline = model.embedding_norm(model.embedding(torch.cat([h.amax(1), h.mean(1)], -1)))
+    assert torch.equal(ahead, inline)
+
+
+def test_a_failing_plan_reaches_the_caller(monkeypatch):
+    """An error in the planning thread is raised by the forward pass, not lost."""
+    model = create_model("ognet_small").eval()
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("no neighbours today")
+
+    monkeypatch.setattr("ognet.ops.farthest_point_sample", broken)
+    with torch.no_grad(), pytest.raises(RuntimeError, match="no neighbours today"):
+        model.forward_features(_cloud(b=1, n=1024))

@@ -34,6 +34,7 @@ With these choices the parameter counts without the classifier equal the authors
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -98,6 +99,7 @@ def plan_ahead(modules, xyz: torch.Tensor) -> list[Future | None]:
 
 
 _THREADS: dict[str, ThreadPoolExecutor] = {}  # the planning thread, made on first use
+os.register_at_fork(after_in_child=_THREADS.clear)  # a forked child has no threads
 
 
 class OmniScaleModule(nn.Module):
