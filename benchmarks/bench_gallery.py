@@ -7,7 +7,9 @@ top-5 latency, batched throughput (64 queries in one call), recall@5 against the
 (the share of the exact five found) and top-1 identity agreement (the share of queries whose
 best match has the identity of the exact best match: what re-id needs). "re-rank 100":
 FAISS's best 100 re-scored exactly on the stored float16 features
-(``GalleryIndex(rerank=100)``; those features are memory the gallery holds anyway).
+(``GalleryIndex(rerank=100)``; those features are memory the gallery holds anyway). IVF rows
+use the recommended preset's ``quantizer_efSearch=128`` for their centroid graph (when adding
+and searching); the rows show only ``nprobe``.
 
 Features are synthetic 512-d unit vectors shaped like re-id features: ``n / 50`` identities
 with a random unit centre each, every item its centre plus isotropic noise (cosine ~0.7 to
@@ -111,13 +113,21 @@ def index_bytes(index) -> int:
     return ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4
 
 
+def ivf_params(nprobe: int) -> str:
+    """``nprobe=...`` with the recommended preset's other parameters (its centroid graph's
+    ``quantizer_efSearch``)."""
+    rest = [x for x in faiss_search.APPROXIMATE_PARAMS.split(",") if not x.startswith("nprobe")]
+    return ",".join([f"nprobe={nprobe}", *rest])
+
+
 def sweep(n, index, built, spec, settings, queries, exact, pids, build_s):
     """One row per (search parameters, re-rank) of ``built``, the FAISS index of ``index``."""
     mem = index_bytes(built)
     for params, rerank in settings:
         index.set_backend("faiss", spec, params, rerank=rerank, _faiss=built)
         res = index.search(queries, k=K).indices
-        shown = ", ".join(x for x in (params, f"re-rank {rerank}" if rerank else "") if x)
+        shown = ", ".join(x for x in (params.split(",")[0], f"re-rank {rerank}" if rerank
+                                      else "") if x)
         row(n, f"FAISS `{spec}`" + (f", {shown}" if shown else ""), build_s, mem,
             timed_search(lambda q: index.search(q, k=K), queries), quality(res, exact, pids))
         build_s = 0.0
@@ -156,15 +166,15 @@ def bench_in_memory(n: int, queries: np.ndarray, args) -> None:
 
     approx = faiss_search.approximate_spec(n)
     default = faiss_search.APPROXIMATE_PARAMS
-    runs = [(approx, [(f"nprobe={p}", r) for p in args.nprobe for r in (0, args.rerank)]),
+    runs = [(approx, [(ivf_params(p), r) for p in args.nprobe for r in (0, args.rerank)]),
             (approx.replace("SQ8", "PQ64np"), [(default, 0), (default, args.rerank)])]
     if n <= args.hnsw_max:
         runs += [(spec, [(f"efSearch={e}", r) for e in args.ef_search
                          for r in ((0, args.rerank) if "SQ" in spec else (0,))])
                  for spec in args.hnsw]
     for spec, settings in runs:
-        t = time.perf_counter()
-        index.set_backend("faiss", spec, "", train_size=train_size(n, args))
+        t = time.perf_counter()       # built with the first setting's parameters
+        index.set_backend("faiss", spec, settings[0][0], train_size=train_size(n, args))
         sweep(n, index, index._faiss, spec, settings, queries, exact, pids,
               time.perf_counter() - t)
         index.set_backend("exact")
@@ -205,7 +215,8 @@ def bench_streamed(n: int, queries: np.ndarray, args) -> None:
     t = time.perf_counter()
     with open(path, "r+b") as out:           # trained on rows of the gallery's distribution
         built = faiss_search.build_index(
-            gallery(out), DIM, spec, train_sample=lambda: items(c, train_size(n, args), 7)[0])
+            gallery(out), DIM, spec, train_sample=lambda: items(c, train_size(n, args), 7)[0],
+            params=faiss_search.APPROXIMATE_PARAMS)
     build_s = time.perf_counter() - t
     print(f"<!-- {n:,}: {spec} built, exact top-5 and memory-mapped features written in "
           f"{build_s:.0f} s; peak RSS {rss_peak_gib():.1f} GiB -->", flush=True)
@@ -213,7 +224,7 @@ def bench_streamed(n: int, queries: np.ndarray, args) -> None:
     mapped = torch.from_numpy(np.load(path, mmap_mode="r+"))
     index = GalleryIndex(mapped, pids, np.zeros(n, np.int64))   # features not in memory
     sweep(n, index, built, spec,
-          [(f"nprobe={p}", r) for p in args.nprobe for r in (0, args.rerank)],
+          [(ivf_params(p), r) for p in args.nprobe for r in (0, args.rerank)],
           queries, exact, pids, build_s)
     print(f"<!-- {n:,}: peak RSS so far {rss_peak_gib():.1f} GiB -->", flush=True)
     del index, mapped, built
