@@ -8,8 +8,8 @@ top-5 latency, batched throughput (64 queries in one call), recall@5 against the
 best match has the identity of the exact best match: what re-id needs). "re-rank 100":
 FAISS's best 100 re-scored exactly on the stored float16 features
 (``GalleryIndex(rerank=100)``; those features are memory the gallery holds anyway). IVF rows
-use the recommended preset's ``quantizer_efSearch=128`` for their centroid graph (when adding
-and searching); the rows show only ``nprobe``.
+search their centroid graph with the recommended preset's ``quantizer_efSearch=128``; the
+rows show only ``nprobe``.
 
 Features are synthetic 512-d unit vectors shaped like re-id features: ``n / 50`` identities
 with a random unit centre each, every item its centre plus isotropic noise (cosine ~0.7 to
@@ -173,8 +173,8 @@ def bench_in_memory(n: int, queries: np.ndarray, args) -> None:
                          for r in ((0, args.rerank) if "SQ" in spec else (0,))])
                  for spec in args.hnsw]
     for spec, settings in runs:
-        t = time.perf_counter()       # built with the first setting's parameters
-        index.set_backend("faiss", spec, settings[0][0], train_size=train_size(n, args))
+        t = time.perf_counter()
+        index.set_backend("faiss", spec, "", train_size=train_size(n, args))
         sweep(n, index, index._faiss, spec, settings, queries, exact, pids,
               time.perf_counter() - t)
         index.set_backend("exact")
@@ -242,7 +242,7 @@ def main() -> None:
                    help="largest size with the --hnsw indexes")
     p.add_argument("--hnsw", nargs="*", default=["HNSW32", "HNSW32,SQ8"],
                    help="HNSW index factory strings (graph over float32 or SQ8 codes)")
-    p.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64, 128],
+    p.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64, 128, 256],
                    help="IVF cells scanned per query, one row each")
     p.add_argument("--ef-search", type=int, nargs="+", default=[64, 128],
                    help="HNSW efSearch values, one row each")

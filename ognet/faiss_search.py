@@ -69,11 +69,11 @@ def approximate_spec(n: int) -> str:
       fewer.
     - ``_HNSW32``: the cell centroids are searched through an HNSW graph instead of one by
       one: k-means training and assigning 10M items to 16384 cells take minutes, not an hour,
-      on two cores. The graph search is approximate: with its default ``efSearch`` of 16 one
-      item in a hundred went to a near, not the nearest, cell at 100k, and the best 64 cells of
-      a query were not always found; ``quantizer_efSearch=128`` (in
-      :data:`APPROXIMATE_PARAMS`, applied before adding) puts every item where exact
-      assignment would.
+      on two cores. The graph search is approximate: with FAISS's default ``efSearch`` of 16
+      one item in a hundred went to a near, not the nearest, cell at 100k (left so: a larger
+      ``efSearch`` when adding costs about as much as comparing with every centroid), and
+      a query's best 64 cells were not always found, hence ``quantizer_efSearch=128`` in
+      :data:`APPROXIMATE_PARAMS` when searching.
     - ``SQ8``: 8-bit scalar codes, one byte per value (512 bytes per 512-d vector, 4.8 GiB at
       10M, half the float16 features): precise enough to order the near-equal crops of one
       identity, which 64-byte PQ codes are not.
@@ -107,9 +107,9 @@ def build_index(chunks: Iterable, dim: int, spec: str = EXACT_SPEC,
     or tensors, added in order, so row ``j`` overall gets id ``j``).
 
     ``train_sample``: returns the (t, dim) rows an index that needs training (IVF, PQ) is
-    trained on (called only for such specs). ``params``: search parameters, set after training
-    and before adding (so that an HNSW quantizer's ``quantizer_efSearch`` also serves to put
-    each row in its cell).
+    trained on (called only for such specs). ``params``: search parameters set on the result
+    (after adding: an HNSW quantizer assigns the rows to cells with FAISS's default
+    ``efSearch`` of 16, which keeps adding 10M rows to minutes).
     Raises ``ValueError`` for a spec FAISS does not understand.
     """
     faiss = import_faiss()
@@ -123,9 +123,9 @@ def build_index(chunks: Iterable, dim: int, spec: str = EXACT_SPEC,
         if sample is None or len(sample) == 0:
             raise ValueError(f"FAISS index {spec!r} needs training rows")
         index.train(_rows(sample))
-    set_params(index, params)           # before adding: quantizer_efSearch assigns the cells
     for chunk in chunks:
         index.add(_rows(chunk))
+    set_params(index, params)
     return index
 
 
