@@ -53,4 +53,7 @@ CSS = """
 #matches .thumbnail-item {aspect-ratio: 1 / 2 !important; height: auto !important}
 #matches .caption-label {font-size: 12px !important; padding: 0 3px !important;
   max-width: 100% !important; opacity: 0.9 !important}
+#results table {width: 100%}
+#results th, #results td {padding: 4px 8px !important; white-space: nowrap;
+  word-break: keep-all}
 """
