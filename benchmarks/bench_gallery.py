@@ -7,9 +7,7 @@ top-5 latency, batched throughput (64 queries in one call), recall@5 against the
 (the share of the exact five found) and top-1 identity agreement (the share of queries whose
 best match has the identity of the exact best match: what re-id needs). "re-rank 100":
 FAISS's best 100 re-scored exactly on the stored float16 features
-(``GalleryIndex(rerank=100)``; those features are memory the gallery holds anyway). IVF rows
-search their centroid graph with the recommended preset's ``quantizer_efSearch=128``; the
-rows show only ``nprobe``.
+(``GalleryIndex(rerank=100)``; those features are memory the gallery holds anyway).
 
 Features are synthetic 512-d unit vectors shaped like re-id features: ``n / 50`` identities
 with a random unit centre each, every item its centre plus isotropic noise (cosine ~0.7 to
@@ -113,21 +111,13 @@ def index_bytes(index) -> int:
     return ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4
 
 
-def ivf_params(nprobe: int) -> str:
-    """``nprobe=...`` with the recommended preset's other parameters (its centroid graph's
-    ``quantizer_efSearch``)."""
-    rest = [x for x in faiss_search.APPROXIMATE_PARAMS.split(",") if not x.startswith("nprobe")]
-    return ",".join([f"nprobe={nprobe}", *rest])
-
-
 def sweep(n, index, built, spec, settings, queries, exact, pids, build_s):
     """One row per (search parameters, re-rank) of ``built``, the FAISS index of ``index``."""
     mem = index_bytes(built)
     for params, rerank in settings:
         index.set_backend("faiss", spec, params, rerank=rerank, _faiss=built)
         res = index.search(queries, k=K).indices
-        shown = ", ".join(x for x in (params.split(",")[0], f"re-rank {rerank}" if rerank
-                                      else "") if x)
+        shown = ", ".join(x for x in (params, f"re-rank {rerank}" if rerank else "") if x)
         row(n, f"FAISS `{spec}`" + (f", {shown}" if shown else ""), build_s, mem,
             timed_search(lambda q: index.search(q, k=K), queries), quality(res, exact, pids))
         build_s = 0.0
@@ -166,8 +156,9 @@ def bench_in_memory(n: int, queries: np.ndarray, args) -> None:
 
     approx = faiss_search.approximate_spec(n)
     default = faiss_search.APPROXIMATE_PARAMS
-    runs = [(approx, [(ivf_params(p), r) for p in args.nprobe for r in (0, args.rerank)]),
-            (approx.replace("SQ8", "PQ64np"), [(default, 0), (default, args.rerank)])]
+    runs = [(approx, [(f"nprobe={p}", r) for p in args.nprobe for r in (0, args.rerank)])]
+    if n <= args.pq_max:
+        runs += [(approx.replace("SQ8", "PQ64np"), [(default, 0), (default, args.rerank)])]
     if n <= args.hnsw_max:
         runs += [(spec, [(f"efSearch={e}", r) for e in args.ef_search
                          for r in ((0, args.rerank) if "SQ" in spec else (0,))])
@@ -224,7 +215,7 @@ def bench_streamed(n: int, queries: np.ndarray, args) -> None:
     mapped = torch.from_numpy(np.load(path, mmap_mode="r+"))
     index = GalleryIndex(mapped, pids, np.zeros(n, np.int64))   # features not in memory
     sweep(n, index, built, spec,
-          [(ivf_params(p), r) for p in args.nprobe for r in (0, args.rerank)],
+          [(f"nprobe={p}", r) for p in args.nprobe for r in (0, args.rerank)],
           queries, exact, pids, build_s)
     print(f"<!-- {n:,}: peak RSS so far {rss_peak_gib():.1f} GiB -->", flush=True)
     del index, mapped, built
@@ -240,6 +231,8 @@ def main() -> None:
                    help="largest size run as an in-memory GalleryIndex with every backend")
     p.add_argument("--hnsw-max", type=int, default=100_000,
                    help="largest size with the --hnsw indexes")
+    p.add_argument("--pq-max", type=int, default=1_000_000,
+                   help="largest size with the IVF-PQ64 comparison rows")
     p.add_argument("--hnsw", nargs="*", default=["HNSW32", "HNSW32,SQ8"],
                    help="HNSW index factory strings (graph over float32 or SQ8 codes)")
     p.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64, 128, 256],

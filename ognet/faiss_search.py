@@ -11,10 +11,9 @@ so inner product = cosine similarity):
   product quantisation to ``m`` bytes (512-d float16 = 1024 bytes -> 64 bytes with ``PQ64``).
   Approximate: a query scans the ``nprobe`` nearest cells (search parameter ``"nprobe=32"``).
   Trained on a random subsample of ``train_size`` rows (k-means cost grows with the sample).
-- ``"IVF{nlist}_HNSW32,SQ8"`` — inverted file whose cell centroids are found through an
-  HNSW graph, vectors stored as 8-bit scalar codes (one byte per value: 512 bytes per 512-d
-  vector, half the float16 features). The recommended approximate index,
-  :data:`APPROXIMATE` (see :func:`approximate_spec`).
+- ``"IVF{nlist},SQ8"`` — inverted file, vectors stored as 8-bit scalar codes (one byte per
+  value: 512 bytes per 512-d vector, half the float16 features). The recommended approximate
+  index, :data:`APPROXIMATE` (see :func:`approximate_spec`).
 - ``"HNSW{M}"`` — a graph over the full float32 vectors: fast and accurate, but no smaller
   than ``Flat`` and slow to build; parameter ``"efSearch=128"``.
 
@@ -39,46 +38,44 @@ EXACT_SPEC = "Flat"
 #: :func:`approximate_spec`, searched with :data:`APPROXIMATE_PARAMS` and re-ranked over
 #: :data:`APPROXIMATE_RERANK` candidates unless other values are given.
 APPROXIMATE = "approximate"
-APPROXIMATE_PARAMS = "nprobe=64,quantizer_efSearch=128"
+APPROXIMATE_PARAMS = "nprobe=64"
 APPROXIMATE_RERANK = 100
 
 #: FAISS's k-means wants at least this many training rows per cell (it warns below).
 MIN_ROWS_PER_CELL = 39
+#: Most cells of :func:`approximate_spec`: k-means over 16384 cells and comparing 10M items
+#: with each of them would take hours on two cores (4096: minutes).
+MAX_CELLS = 4096
 
 
 def approximate_cells(n: int) -> int:
     """IVF cells of the recommended index for ``n`` items: the power of two nearest
-    ``4 sqrt(n)`` (FAISS's guideline; 1024 at 100k, 4096 at 1M, 16384 at 10M), at most
-    ``n / 39`` (the training rows per cell FAISS's k-means wants) and at least 1."""
+    ``4 sqrt(n)`` (FAISS's guideline; 1024 at 100k, 4096 at 1M), at most :data:`MAX_CELLS`
+    and ``n / 39`` (the training rows per cell FAISS's k-means wants), at least 1."""
     if n < 1:
         raise ValueError(f"an index needs at least one item, got {n}")
-    nlist = 2 ** round(np.log2(4 * np.sqrt(n)))
+    nlist = min(2 ** round(np.log2(4 * np.sqrt(n))), MAX_CELLS)
     while nlist > 1 and nlist * MIN_ROWS_PER_CELL > n:
         nlist //= 2
     return int(nlist)
 
 
 def approximate_spec(n: int) -> str:
-    """The recommended approximate index for ``n`` items: ``"IVF{nlist}_HNSW32,SQ8"``.
+    """The recommended approximate index for ``n`` items: ``"IVF{nlist},SQ8"``.
 
     - ``IVF{nlist}`` (:func:`approximate_cells`): a query scans ``nprobe`` of ``nlist`` cells,
       ``nprobe * n / nlist`` codes (16k at 1M with ``nprobe=64``). Re-id features form one
       small cluster per identity; cells must stay about as fine as a few identities, or an
       identity's crops split over many cells and a query must scan a large share of them
-      (BENCHMARKS.md, "FAISS against the exact search"), hence ``4 sqrt(n)`` cells rather than
-      fewer.
-    - ``_HNSW32``: the cell centroids are searched through an HNSW graph instead of one by
-      one: k-means training and assigning 10M items to 16384 cells take minutes, not an hour,
-      on two cores. The graph search is approximate: with FAISS's default ``efSearch`` of 16
-      one item in a hundred went to a near, not the nearest, cell at 100k (left so: a larger
-      ``efSearch`` when adding costs about as much as comparing with every centroid), and
-      a query's best 64 cells were not always found, hence ``quantizer_efSearch=128`` in
-      :data:`APPROXIMATE_PARAMS` when searching.
+      (BENCHMARKS.md, "FAISS against the exact search"), hence ``4 sqrt(n)`` cells. Each item
+      goes to its nearest centroid, compared with all of them: an HNSW graph over the
+      centroids (``IVF4096_HNSW32``) put so many 1M items in a wrong cell with FAISS's default
+      search depth that recall@5 stayed at 0.76-0.86 whatever ``nprobe``.
     - ``SQ8``: 8-bit scalar codes, one byte per value (512 bytes per 512-d vector, 4.8 GiB at
       10M, half the float16 features): precise enough to order the near-equal crops of one
       identity, which 64-byte PQ codes are not.
     """
-    return f"IVF{approximate_cells(n)}_HNSW32,SQ8"
+    return f"IVF{approximate_cells(n)},SQ8"
 
 
 class FaissMissing(ImportError):
@@ -107,9 +104,7 @@ def build_index(chunks: Iterable, dim: int, spec: str = EXACT_SPEC,
     or tensors, added in order, so row ``j`` overall gets id ``j``).
 
     ``train_sample``: returns the (t, dim) rows an index that needs training (IVF, PQ) is
-    trained on (called only for such specs). ``params``: search parameters set on the result
-    (after adding: an HNSW quantizer assigns the rows to cells with FAISS's default
-    ``efSearch`` of 16, which keeps adding 10M rows to minutes).
+    trained on (called only for such specs). ``params``: search parameters set on the result.
     Raises ``ValueError`` for a spec FAISS does not understand.
     """
     faiss = import_faiss()

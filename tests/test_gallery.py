@@ -210,9 +210,8 @@ def test_index_command_reindexes_with_faiss(tmp_path, capsys):
                                   GalleryIndex.load(tmp_path / "exact").search(q, k=5).indices)
     assert main(["index", "--reindex", str(tmp_path / "exact"), "--out", str(tmp_path / "sq"),
                  "--backend", "faiss", "--faiss-index", "approximate"]) == 0
-    assert ("FAISS IVF64_HNSW32,SQ8, nprobe=64,quantizer_efSearch=128, re-ranking the best "
-            "100") in capsys.readouterr().out
-    assert GalleryIndex.load(tmp_path / "sq").faiss_index == "IVF64_HNSW32,SQ8"
+    assert "FAISS IVF64,SQ8, nprobe=64, re-ranking the best 100" in capsys.readouterr().out
+    assert GalleryIndex.load(tmp_path / "sq").faiss_index == "IVF64,SQ8"
     assert main(["index", "--reindex", str(tmp_path / "exact"), "--out", str(tmp_path / "x"),
                  "--backend", "faiss", "--faiss-index", "Nonsense"]) == 2
     assert "error: FAISS cannot build" in capsys.readouterr().out
@@ -234,12 +233,11 @@ def test_faiss_params_apply_to_an_index_already_built():
 def test_approximate_spec_follows_the_gallery_size():
     from ognet.faiss_search import approximate_spec
 
-    assert approximate_spec(100_000) == "IVF1024_HNSW32,SQ8"       # 4 sqrt(n) cells
-    assert approximate_spec(1_000_000) == "IVF4096_HNSW32,SQ8"
-    assert approximate_spec(10_000_000) == "IVF16384_HNSW32,SQ8"
-    assert approximate_spec(4000) == "IVF64_HNSW32,SQ8"  # 39 training rows per cell or more
-    assert approximate_spec(500) == "IVF8_HNSW32,SQ8"
-    assert approximate_spec(1) == "IVF1_HNSW32,SQ8"
+    assert approximate_spec(100_000) == "IVF1024,SQ8"       # 4 sqrt(n) cells
+    assert approximate_spec(1_000_000) == "IVF4096,SQ8"
+    assert approximate_spec(10_000_000) == "IVF4096,SQ8"    # at most 4096
+    assert approximate_spec(4000) == "IVF64,SQ8"            # 39 training rows per cell or more
+    assert approximate_spec(500) == "IVF8,SQ8" and approximate_spec(1) == "IVF1,SQ8"
     with pytest.raises(ValueError, match="at least one item"):
         approximate_spec(0)
 
@@ -252,7 +250,7 @@ def test_faiss_approximate_preset(tmp_path):
     index = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f)), backend="faiss",
                          faiss_index="approximate")
     assert (index.faiss_index, index.faiss_params, index.rerank) == \
-        ("IVF64_HNSW32,SQ8", faiss_search.APPROXIMATE_PARAMS, faiss_search.APPROXIMATE_RERANK)
+        ("IVF64,SQ8", faiss_search.APPROXIMATE_PARAMS, faiss_search.APPROXIMATE_RERANK)
     assert index._faiss.code_size == 32                   # one byte per value
     res = index.search(q, k=5)
     recall = np.mean([len(set(a) & set(b)) / 5
@@ -263,7 +261,7 @@ def test_faiss_approximate_preset(tmp_path):
     # explicit values win over the preset's
     own = GalleryIndex(f, np.arange(len(f)), np.zeros(len(f)), backend="faiss",
                        faiss_index="approximate", faiss_params="nprobe=2", rerank=0)
-    assert (own.faiss_index, own.faiss_params, own.rerank) == ("IVF64_HNSW32,SQ8", "nprobe=2", 0)
+    assert (own.faiss_index, own.faiss_params, own.rerank) == ("IVF64,SQ8", "nprobe=2", 0)
     # saved with the resolved spec, searched the same after loading
     index.save(tmp_path / "g")
     loaded = GalleryIndex.load(tmp_path / "g")
