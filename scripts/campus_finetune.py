@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/campus_finetune.py \
         [--checkpoint assets/model/ognet_small_synth.safetensors] [--control Z0.safetensors] \
-        [--clouds data/campus/clouds] [--work data/campus_finetune] [--epochs 4] [--lr 3e-4]
+        [--clouds data/campus/clouds] [--work data/campus_finetune] [--epochs 4] [--lr 3e-4] \
+        [--seed 0]
 
 Issue 10: does a fine-tune on real campus people that the evaluation never sees help a model
 trained on synthetic people? The campus set (``python -m ognet campus`` then ``prepare``,
@@ -15,7 +16,9 @@ play no part in training) and evaluates on the even half's query / gallery split
 ``even->odd`` the other way round. Over the two folds every query of the set is evaluated
 exactly once, always by a model that never saw its person. The folders are symlinks into
 ``--clouds`` (nothing copied), under ``WORK/<first 8 hex of the checkpoint's
-sha256>_e<epochs>_lr<lr>/``.
+sha256>_e<epochs>_lr<lr>[_s<seed>]/``. ``--epochs 1 --lr 0`` leaves the weights as they are and
+only re-estimates batch norm on the training half (the ``final`` step): the share of a
+fine-tune's effect that is batch-norm statistics alone.
 
 **Per model and fold** (the 3D checkpoint, then the z = 0 control with ``--control``), each a
 ``python -m ognet`` command printed before it runs:
@@ -26,7 +29,8 @@ sha256>_e<epochs>_lr<lr>/``.
    ``train_config``: model, points, augmentation, balanced sampler, batch 36, weight averaging
    of the last 10% of the epochs with batch norm re-estimated), with a new classifier for
    the half's 5 identities, ``--epochs`` epochs (default 4) at ``--lr`` (default 3e-4, 0.3 of
-   the recipe's 1e-3), no warm-up, cosine to 1%, seed 0; the config is written beside the run;
+   the recipe's 1e-3), no warm-up, cosine to 1%, ``--seed`` (0); the config is written
+   beside the run;
 3. ``evaluate`` the fine-tuned ``final`` on the same evaluation half;
 
 and chance (a random ranking, mean of 200). Prints a table per fold and the two folds pooled
@@ -102,13 +106,14 @@ def evaluate(checkpoint: Path, data: Path, out: Path) -> dict:
             "num_gallery": result["num_gallery"]}
 
 
-def fine_tune(checkpoint: Path, train_data: Path, out: Path, epochs: int, lr: float) -> Path:
+def fine_tune(checkpoint: Path, train_data: Path, out: Path, epochs: int, lr: float,
+              seed: int) -> Path:
     """``train --init checkpoint`` with the checkpoint's own training config; returns final."""
     recipe = read_checkpoint_meta(checkpoint).get("train_config")
     if not recipe:
         raise SystemExit(f"{checkpoint}: its JSON has no train_config to fine-tune with")
     config = {**recipe, "data": str(train_data), "out_dir": str(out), "init": str(checkpoint),
-              "epochs": epochs, "lr": lr, "warmup_epochs": 0, "seed": 0, "resume": False,
+              "epochs": epochs, "lr": lr, "warmup_epochs": 0, "seed": seed, "resume": False,
               "eval_every": 0, "val_identities": 0, "workers": 0}
     final = out / "final.safetensors"
     if not final.is_file():
@@ -138,6 +143,7 @@ def main() -> int:
     parser.add_argument("--work", default="data/campus_finetune")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--seed", type=int, default=0, help="the fine-tune's seed")
     args = parser.parse_args()
     clouds = (REPO / args.clouds).resolve()
     if not (clouds / "query").is_dir():
@@ -147,11 +153,12 @@ def main() -> int:
     if args.control:
         models["2d_control"] = (REPO / args.control).resolve()
     digest = sha256(models["3d"])
-    work = (REPO / args.work).resolve() / f"{digest[:8]}_e{args.epochs}_lr{args.lr:g}"
+    tag = f"{digest[:8]}_e{args.epochs}_lr{args.lr:g}" + (f"_s{args.seed}" if args.seed else "")
+    work = (REPO / args.work).resolve() / tag
     os.environ["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", "1")
     results = {"checkpoints": {name: {"path": os.path.relpath(p, REPO), "sha256": sha256(p)}
                                for name, p in models.items()},
-               "epochs": args.epochs, "lr": args.lr}
+               "epochs": args.epochs, "lr": args.lr, "seed": args.seed}
     t0 = time.time()
     folds = {}
     for fold, (train_parity, eval_parity) in FOLDS.items():
@@ -167,7 +174,7 @@ def main() -> int:
         for fold_dir, _, rows in folds.values():
             rows[name] = evaluate(ckpt, fold_dir / "eval", fold_dir / f"eval_{name}.json")
             final = fine_tune(ckpt, fold_dir / "train", fold_dir / f"finetune_{name}",
-                              args.epochs, args.lr)
+                              args.epochs, args.lr, args.seed)
             rows[f"{name}_finetuned"] = evaluate(final, fold_dir / "eval",
                                                  fold_dir / f"eval_{name}_finetuned.json")
     results["folds"] = {fold: {**info, "metrics": rows} for fold, (_, info, rows)
@@ -177,7 +184,8 @@ def main() -> int:
                          for n in names}
     results["minutes"] = round((time.time() - t0) / 60, 1)
     (work / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\ncheckpoint sha256 {digest[:8]}, {args.epochs} epochs at lr {args.lr}")
+    print(f"\ncheckpoint sha256 {digest[:8]}, {args.epochs} epochs at lr {args.lr}, "
+          f"seed {args.seed}")
     print("| model | fold | queries | Rank-1 | Rank-5 | Rank-10 | mAP |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for fold, block in [*((f, v["metrics"]) for f, v in results["folds"].items()),
