@@ -78,9 +78,9 @@ class OGNet(nn.Module):
                              f"got {tuple(points.shape)}")
         xyz = points[..., :3].contiguous()
         h = points[..., 3:].contiguous()
-        plans = plan_ahead(self.blocks, xyz)  # the graph operations, on a background thread
+        plans = plan_ahead(self.blocks, xyz)  # the graph operations, on background threads
         for block, plan in zip(self.blocks, plans, strict=True):
-            xyz, h = block(xyz, h, record=record, geometry=None if plan is None else plan.result())
+            xyz, h = block(xyz, h, record=record, geometry=plan)
         pooled = torch.cat([h.amax(dim=1), h.mean(dim=1)], dim=-1)
         return self.embedding_norm(self.embedding(pooled))
 

@@ -46,59 +46,87 @@ from ognet.models.layers import EdgeConv, GroupBranch
 from ognet.models.trace import ModuleTrace
 
 
-class ModuleGeometry(NamedTuple):
-    """What :meth:`OmniScaleModule.plan` computes from xyz alone, for one batch.
+class Groups(NamedTuple):
+    """A module's downsampling and groups, from xyz alone.
 
     Attributes:
-        neighbours: (B, N, k) the xyz kNN graph; ``None`` for a non-local module, whose graph
-            needs the features.
         centres: (B, M) FPS indices into N; ``None`` when the module keeps its points.
         centre_xyz: (B, M, 3) the output points' xyz (the input xyz when it keeps them).
         members: one (B, M, r) index tensor into N per branch; empty without branches.
     """
 
-    neighbours: torch.Tensor | None
     centres: torch.Tensor | None
     centre_xyz: torch.Tensor
     members: list[torch.Tensor]
 
 
-def plan_ahead(modules, xyz: torch.Tensor) -> list[Future | None]:
-    """Start every module's :meth:`~OmniScaleModule.plan` of ``xyz``, one after the other
-    (each module's output points are the next one's input), on a background thread.
+class ModuleGeometry(NamedTuple):
+    """One module's graph work on xyz alone, each part a ``Future`` (already done when the
+    module computes it itself, :meth:`OmniScaleModule.plan`, or being computed ahead on a
+    background thread, :func:`plan_ahead`).
 
-    The plans depend on xyz alone, so on the CPU they run while the caller computes the
-    dense layers: the graph operations (NumPy, SciPy, Open3D) release the GIL, and a module
-    waits only for its own plan (``future.result()``), not the later ones. On other devices
-    the kernels are asynchronous already: ``[None, ...]``, each module plans for itself.
-    The plans and the result are the same either way.
+    Attributes:
+        graph: the (B, N, k) xyz kNN graph, or ``None`` for a non-local module, whose graph
+            needs the features.
+        groups: the module's :class:`Groups`.
+    """
+
+    graph: Future
+    groups: Future
+
+
+def _settle(future: Future, fn, *args):
+    """``future``'s result ``fn(*args)`` (or its exception); returns (ok, result)."""
+    try:
+        result = fn(*args)
+    except BaseException as exc:
+        future.set_exception(exc)
+        return False, None
+    future.set_result(result)
+    return True, result
+
+
+def plan_ahead(modules, xyz: torch.Tensor) -> list[ModuleGeometry | None]:
+    """Start every module's graph work on ``xyz`` on two background threads.
+
+    The graphs and groups depend on xyz alone, so on the CPU they run while the caller
+    computes the dense layers: the graph operations (NumPy, SciPy, Open3D) release the GIL,
+    and a module waits only for the part it needs next (``geometry.graph.result()`` before
+    its EdgeConvs, ``geometry.groups.result()`` before its branches). The first module's kNN
+    graph has a thread of its own, so its EdgeConv starts while its FPS and ball query run;
+    every later part follows on the other thread in order (each module's output points are
+    the next one's input). On other devices the kernels are asynchronous already: ``[None,
+    ...]``, each module plans for itself. The results are the same either way.
 
     Returns:
-        one ``Future`` of :class:`ModuleGeometry` per module, or ``None`` per module.
+        one :class:`ModuleGeometry` per module, or ``None`` per module.
     """
     if xyz.device.type != "cpu":
         return [None] * len(modules)
-    futures = [Future() for _ in modules]
+    plans = [ModuleGeometry(Future(), Future()) for _ in modules]
 
-    def run():
+    def chain():
         points = xyz
-        for i, (module, future) in enumerate(zip(modules, futures, strict=True)):
-            try:
-                geometry = module.plan(points)
-            except BaseException as exc:  # every later plan fails with it
-                for pending in futures[i:]:
-                    pending.set_exception(exc)
+        for i, (module, plan) in enumerate(zip(modules, plans, strict=True)):
+            ok = i == 0 or _settle(plan.graph, module.plan_graph, points)[0]
+            ok, groups = _settle(plan.groups, module.plan_groups, points) if ok else (False, None)
+            if not ok:  # every later part fails with the same error
+                exc = (plan.groups if plan.groups.done() else plan.graph).exception()
+                for later in plans[i:]:
+                    for part in later:  # (the first graph is the other thread's to settle)
+                        if part is not plans[0].graph and not part.done():
+                            part.set_exception(exc)
                 return
-            future.set_result(geometry)
-            points = geometry.centre_xyz
+            points = groups.centre_xyz
 
     if "planner" not in _THREADS:
-        _THREADS["planner"] = ThreadPoolExecutor(1, thread_name_prefix="ognet-plan")
-    _THREADS["planner"].submit(run)
-    return futures
+        _THREADS["planner"] = ThreadPoolExecutor(2, thread_name_prefix="ognet-plan")
+    _THREADS["planner"].submit(_settle, plans[0].graph, modules[0].plan_graph, xyz)
+    _THREADS["planner"].submit(chain)
+    return plans
 
 
-_THREADS: dict[str, ThreadPoolExecutor] = {}  # the planning thread, made on first use
+_THREADS: dict[str, ThreadPoolExecutor] = {}  # the planning threads, made on first use
 os.register_at_fork(after_in_child=_THREADS.clear)  # a forked child has no threads
 
 
@@ -160,21 +188,30 @@ class OmniScaleModule(nn.Module):
         members = ops.knn(centre_xyz, xyz, min(max(self.group_sizes), xyz.shape[1]))
         return [members[..., :r] for r in self.group_sizes]
 
-    def plan(self, xyz: torch.Tensor) -> ModuleGeometry:
-        """Everything of this module that depends on the input xyz alone (no features): the
-        xyz kNN graph (unless the graph is non-local), the FPS centres and the group members.
-        (B, N, 3) -> :class:`ModuleGeometry`."""
-        neighbours = None if self.nonlocal_graph else ops.knn_graph(xyz, min(self.k, xyz.shape[1]))
+    def plan_graph(self, xyz: torch.Tensor) -> torch.Tensor | None:
+        """The xyz kNN graph (B, N, k) of the EdgeConvs; ``None`` for a non-local module."""
+        return None if self.nonlocal_graph else ops.knn_graph(xyz, min(self.k, xyz.shape[1]))
+
+    def plan_groups(self, xyz: torch.Tensor) -> Groups:
+        """The FPS centres and each branch's group members of (B, N, 3) xyz."""
         if not self.num_points:
-            return ModuleGeometry(neighbours, None, xyz, [])
+            return Groups(None, xyz, [])
         centres = ops.farthest_point_sample(xyz, self.num_points)  # (B, M)
         centre_xyz = ops.gather_points(xyz, centres)
-        return ModuleGeometry(neighbours, centres, centre_xyz,
-                              self.group_members(centre_xyz, xyz))
+        return Groups(centres, centre_xyz, self.group_members(centre_xyz, xyz))
+
+    def plan(self, xyz: torch.Tensor) -> ModuleGeometry:
+        """Everything of this module that depends on the input xyz alone (no features),
+        computed now: the xyz kNN graph and the groups."""
+        graph, groups = Future(), Future()
+        graph.set_result(self.plan_graph(xyz))
+        groups.set_result(self.plan_groups(xyz))
+        return ModuleGeometry(graph, groups)
 
     def forward(self, xyz: torch.Tensor, h: torch.Tensor, record: list | None = None,
                 geometry: ModuleGeometry | None = None):
-        """``geometry``: this module's :meth:`plan` of ``xyz``, when computed ahead."""
+        """``geometry``: this module's graph work on ``xyz``, when computed ahead
+        (:func:`plan_ahead`); computed here otherwise."""
         geometry = geometry if geometry is not None else self.plan(xyz)
         k = min(self.k, xyz.shape[1])
         h_in = h
@@ -183,11 +220,11 @@ class OmniScaleModule(nn.Module):
             if self.nonlocal_graph:
                 neighbours = ops.knn_graph(torch.cat([xyz, h], dim=-1), k)
             else:
-                neighbours = geometry.neighbours  # the same xyz graph for every EdgeConv
+                neighbours = geometry.graph.result()  # the same xyz graph for every EdgeConv
             graphs.append(neighbours)
             h = conv(h, neighbours)
 
-        centres, centre_xyz, members = geometry.centres, geometry.centre_xyz, geometry.members
+        centres, centre_xyz, members = geometry.groups.result()
         if self.num_points:
             h = sum(branch(xyz, h, centre_xyz, m)
                     for branch, m in zip(self.branches, members, strict=True))
