@@ -6,8 +6,10 @@ Prints three tables (medians after warm-up): graph operations (FPS 4096 -> 768, 
 with k = 20 on 4096 points) for every installed backend; the multi-scale ball query
 (0.1 / 0.2 / 0.4 m capped at 8 / 16 / 32) at the sizes of the first two modules on a real
 lifted crop (``assets/examples``) for every backend; and the eval-mode forward latency of
-each variant at each batch size with the time split between graph ops (FPS, knn, ball query)
-and the dense layers. The figures in BENCHMARKS.md come from this script.
+each variant at each batch size, with the time spent inside graph ops (FPS, knn, ball query;
+on the CPU on background threads beside the dense layers) and OG-Net-Small with its graph
+work planned inline and with nearest-r groups side by side. The figures in BENCHMARKS.md come
+from this script.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import argparse
 import platform
 import statistics
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 
 from ognet import create_model, list_models, ops
+from ognet.models import ognet as ognet_model
 
 
 def median_ms(fn, repeats: int, warmup: int = 1) -> float:
@@ -114,20 +117,35 @@ def bench_ball_query(cloud, repeats, device):
                 print(f"{label:<22}{backend:<9}{ms:>10.1f}")
 
 
+@contextmanager
+def planned_inline():
+    """Each module computes its graph work itself, in line with the dense layers (as before
+    ``plan_ahead``): the side-by-side row that shows what planning ahead saves."""
+    original = ognet_model.plan_ahead
+    ognet_model.plan_ahead = lambda modules, xyz: [None] * len(modules)
+    try:
+        yield
+    finally:
+        ognet_model.plan_ahead = original
+
+
 def bench_forward(cloud, batches, repeats, device):
-    print(f"\nForward latency, eval mode ({device.type}, the lifted crop), median ms")
-    print(f"{'variant':<24}{'batch':>6}{'total':>10}{'graph ops':>11}{'dense':>9}"
-          f"{'ms/cloud':>10}")
-    # Each variant as built (ball grouping), and OG-Net-Small with the nearest-r grouping
-    # option side by side: what the ball query costs.
-    rows = [(name, {}) for name in list_models()] + [("ognet_small", {"grouping": "nearest"})]
-    for name, overrides in rows:
+    print(f"\nForward latency, eval mode ({device.type}, the lifted crop), median ms; 'graph "
+          "ops' is the time spent inside FPS, knn and ball-query calls, which on the CPU run "
+          "on background threads beside the dense layers (so total < graph ops + dense)")
+    print(f"{'variant':<30}{'batch':>6}{'total':>10}{'graph ops':>11}{'ms/cloud':>10}")
+    # Each variant as built (ball grouping, graph work planned ahead); OG-Net-Small with its
+    # graph work in line, and with the nearest-r grouping option, side by side.
+    rows = ([(name, {}, False) for name in list_models()]
+            + [("ognet_small", {}, True), ("ognet_small", {"grouping": "nearest"}, False)])
+    for name, overrides, inline in rows:
         model = create_model(name, **overrides).eval().to(device)
-        label = name + (" (nearest)" if overrides else "")
+        label = name + (" (nearest)" if overrides else "") + (" (planned inline)" if inline
+                                                              else "")
         for b in batches:
             x = cloud.repeat(b, 1, 1).to(device)
             n = repeats if b == 1 else max(3, repeats // 2)
-            with torch.no_grad():
+            with torch.no_grad(), (planned_inline() if inline else nullcontext()):
                 model(x)  # warm-up
                 totals, graph = [], []
                 for _ in range(n):
@@ -142,7 +160,7 @@ def bench_forward(cloud, batches, repeats, device):
                     graph.append(spent["s"])
             total = 1000 * statistics.median(totals)
             g = 1000 * statistics.median(graph)
-            print(f"{label:<24}{b:>6}{total:>10.1f}{g:>11.1f}{total - g:>9.1f}{total / b:>10.1f}")
+            print(f"{label:<30}{b:>6}{total:>10.1f}{g:>11.1f}{total / b:>10.1f}")
 
 
 def main():
