@@ -11,7 +11,7 @@ two backends:
   (``IndexFlatIP``, exact, the same top-k) or an approximate one for millions of items:
   ``faiss_index="approximate"`` is the recommended ``"IVF{nlist},SQ8"`` for the gallery's
   size (``ognet.faiss_search.approximate_spec``: 8-bit codes, 4 sqrt(N) cells, at most
-  4096), searched with ``"nprobe=64"`` and re-ranked over 100 candidates;
+  4096), searched with ``"nprobe=256"`` and re-ranked over 100 candidates;
   any other FAISS factory string with its ``faiss_params`` works too (see BENCHMARKS.md for
   recall and latency).
   ``rerank=R`` re-scores the approximate index's best R by the exact cosine on the stored

@@ -210,7 +210,7 @@ def test_index_command_reindexes_with_faiss(tmp_path, capsys):
                                   GalleryIndex.load(tmp_path / "exact").search(q, k=5).indices)
     assert main(["index", "--reindex", str(tmp_path / "exact"), "--out", str(tmp_path / "sq"),
                  "--backend", "faiss", "--faiss-index", "approximate"]) == 0
-    assert "FAISS IVF64,SQ8, nprobe=64, re-ranking the best 100" in capsys.readouterr().out
+    assert "FAISS IVF64,SQ8, nprobe=256, re-ranking the best 100" in capsys.readouterr().out
     assert GalleryIndex.load(tmp_path / "sq").faiss_index == "IVF64,SQ8"
     assert main(["index", "--reindex", str(tmp_path / "exact"), "--out", str(tmp_path / "x"),
                  "--backend", "faiss", "--faiss-index", "Nonsense"]) == 2

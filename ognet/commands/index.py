@@ -2,7 +2,7 @@
 
 ``--backend faiss --faiss-index SPEC`` stores a FAISS index with it (``Flat``: exact;
 ``approximate``: the recommended compressed index for the gallery's size,
-``IVF{nlist},SQ8`` searched with ``nprobe=64`` and re-ranked over 100 candidates, for
+``IVF{nlist},SQ8`` searched with ``nprobe=256`` and re-ranked over 100 candidates, for
 millions of items; or any FAISS factory string with ``--faiss-params``/``--rerank``);
 ``--reindex GALLERY`` rebuilds an existing index with another backend without the model.
 """
@@ -33,7 +33,7 @@ def add_arguments(parser):
                         "IVF{nlist},SQ8 sized to the gallery), IVF1024,PQ64np, HNSW32, ...")
     parser.add_argument("--faiss-params", default=None, help="FAISS search parameters, e.g. "
                         "nprobe=32 (IVF) or efSearch=128 (HNSW); default: approximate's "
-                        "nprobe=64, else none")
+                        "nprobe=256, else none")
     parser.add_argument("--rerank", type=int, default=None, help="re-score FAISS's best N by "
                         "the exact cosine on the stored features (0: off; default: "
                         "approximate's 100, else 0)")
