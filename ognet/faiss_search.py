@@ -43,8 +43,9 @@ APPROXIMATE_RERANK = 100
 
 #: FAISS's k-means wants at least this many training rows per cell (it warns below).
 MIN_ROWS_PER_CELL = 39
-#: Most cells of :func:`approximate_spec`: k-means over 16384 cells and comparing 10M items
-#: with each of them would take hours on two cores (4096: minutes).
+#: Most cells of :func:`approximate_spec`. 4096 cells: 10M items built in 11 minutes on two
+#: cores (BENCHMARKS.md); 16384 would take 4 times the assignment work and 640k training rows
+#: (most of an hour by extrapolation, not measured).
 MAX_CELLS = 4096
 
 
