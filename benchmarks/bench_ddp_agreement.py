@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/bench_ddp_agreement.py \
         [--data data/study/clouds] [--work data/ddp_agreement] [--identities 50] [--epochs 6] \
-        [--seeds 0 1]
+        [--seeds 0 1] [--reference DIR]
 
 For every seed, one ``python -m ognet train`` process and ``torchrun --standalone
 --nproc_per_node 2 -m ognet train`` train the same recipe (``configs/ognet_small_market.yaml``:
@@ -17,6 +17,12 @@ and the evaluation, and writes ``WORK/results.json``.
 Same seed, one process or two: the same global batches and augmentations (the distributed
 sampler cuts the one-process order); what differs is batch norm (per process on CPUs) and the
 dropout masks. Two seeds of one process give the run-to-run noise to compare against.
+
+``--reference DIR`` reads the one-process runs instead of training them again: ``DIR/run_3d_s{seed}``
+with ``history.jsonl`` and ``evaluation.json``, as the demo study writes them
+(``scripts/build_demo_assets.py --runs runs_study``, trained with the same flags and
+``--warmup-epochs 1``). With ``--identities 100 --epochs 16 --seeds 0 1 2 --reference
+data/study/runs_study`` the two-process runs repeat that study's three 3D runs exactly.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ def main() -> int:
     parser.add_argument("--identities", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--reference", default=None,
+                        help="folder of one-process runs run_3d_s{seed} to read, not train")
     args = parser.parse_args()
     work = (REPO / args.work).resolve()
     clouds = work / "clouds"
@@ -78,9 +86,11 @@ def main() -> int:
         for procs in (1, 2):
             name = f"{procs}p_s{seed}"
             out = work / "runs" / name
+            if procs == 1 and args.reference:
+                out = (REPO / args.reference / f"run_3d_s{seed}").resolve()
             train = ["-m", "ognet", "train", "--config", "configs/ognet_small_market.yaml",
                      "--data", str(clouds), *MODEL, "--epochs", str(args.epochs),
-                     "--warmup-epochs", "1", "--workers", "0", "--device", "cpu",
+                     "--warmup-epochs", "1", "--workers", "0", "--eval-every", "0", "--device", "cpu",
                      "--seed", str(seed), "--out", str(out), "--quiet"]
             launcher = [sys.executable] if procs == 1 else [
                 sys.executable, "-m", "torch.distributed.run", "--standalone",
