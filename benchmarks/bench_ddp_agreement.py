@@ -18,8 +18,8 @@ Same seed, one process or two: the same global batches and augmentations (the di
 sampler cuts the one-process order); what differs is batch norm (per process on CPUs) and the
 dropout masks. Two seeds of one process give the run-to-run noise to compare against.
 
-``--reference DIR`` reads the one-process runs instead of training them again: ``DIR/run_3d_s{seed}``
-with ``history.jsonl`` and ``evaluation.json``, as the demo study writes them
+``--reference DIR`` reads the one-process runs instead of training them again:
+``DIR/run_3d_s{seed}`` with ``history.jsonl`` and ``evaluation.json``, as the demo study writes them
 (``scripts/build_demo_assets.py --runs runs_study``, trained with the same flags and
 ``--warmup-epochs 1``). With ``--identities 100 --epochs 16 --seeds 0 1 2 --reference
 data/study/runs_study`` the two-process runs repeat that study's three 3D runs exactly.
@@ -90,7 +90,8 @@ def main() -> int:
                 out = (REPO / args.reference / f"run_3d_s{seed}").resolve()
             train = ["-m", "ognet", "train", "--config", "configs/ognet_small_market.yaml",
                      "--data", str(clouds), *MODEL, "--epochs", str(args.epochs),
-                     "--warmup-epochs", "1", "--workers", "0", "--eval-every", "0", "--device", "cpu",
+                     "--warmup-epochs", "1", "--workers", "0", "--eval-every", "0",
+                     "--device", "cpu",
                      "--seed", str(seed), "--out", str(out), "--quiet"]
             launcher = [sys.executable] if procs == 1 else [
                 sys.executable, "-m", "torch.distributed.run", "--standalone",
