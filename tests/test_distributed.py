@@ -1,6 +1,8 @@
-"""Data-parallel training: the distributed sampler splits every global batch exactly; two
-gloo processes under torchrun train a tiny OG-Net, rank 0 alone writes, an interrupted run
-resumed gives the uninterrupted run's weights, and the result matches one process."""
+"""Data-parallel training: the distributed sampler splits every global batch exactly; the
+gradient of two gloo processes (circle loss over the gathered batch included) is the
+one-process gradient; two processes under torchrun train a tiny OG-Net, rank 0 alone writes,
+an interrupted run resumed gives the uninterrupted run's weights, and the result matches one
+process."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from test_engine import TINY, tiny_config, write_market_tree
 from torch.utils.data import DataLoader
 
 from ognet.data import ClassBalancedSampler, RandomIdentitySampler
-from ognet.engine import train
+from ognet.engine import CircleLoss, TrainConfig, train
 from ognet.engine.checkpoint import load_state_dict
 from ognet.engine.distributed import (
     DistContext,
@@ -25,6 +27,7 @@ from ognet.engine.distributed import (
     local_batch_size,
     unsync_batchnorm,
 )
+from ognet.engine.trainer import training_loss
 from ognet.models import create_model
 
 LABELS = np.repeat(np.arange(10), [3, 5, 2, 7, 4, 4, 6, 3, 5, 1])
@@ -78,6 +81,54 @@ def test_sync_batchnorm_round_trip_keeps_the_weights():
     torch.testing.assert_close(model(x), before)
 
 
+# One global batch of 8 split over 2 processes; the labels put positive pairs both within a
+# process's half (0 0, 3 3) and across the halves (1 1, 2 2).
+GRADIENT_LABELS = [0, 1, 0, 2, 1, 3, 2, 3]
+GRADIENT_SCRIPT = """
+import json, sys, torch
+from ognet.engine import CircleLoss, TrainConfig, distributed
+from ognet.engine.trainer import training_loss
+from test_distributed import gradient_setup
+ctx, device = distributed.setup(torch.device("cpu"))
+model, points, labels = gradient_setup(json.loads(sys.argv[1]))
+b = len(labels) // ctx.world_size
+mine = slice(ctx.rank * b, (ctx.rank + 1) * b)
+net = distributed.wrap(model, ctx, device)       # kept: DDP reduces while it lives
+embedding, logits = net(points[mine])
+loss = training_loss(embedding, logits, labels[mine], CircleLoss(), TrainConfig(data=""), ctx)
+loss.backward()
+if ctx.is_main:
+    torch.save({n: p.grad for n, p in model.named_parameters()}, sys.argv[2])
+distributed.shutdown()
+"""
+
+
+def gradient_setup(model_kwargs: dict):
+    """A tiny OG-Net in eval mode (no dropout, fixed batch-norm statistics: what differs
+    between processes by design) and one global batch of 8 clouds with their labels."""
+    torch.manual_seed(0)
+    model = create_model("ognet_small", num_classes=4, **model_kwargs).eval()
+    points = torch.rand(8, 256, 6, generator=torch.Generator().manual_seed(1))
+    return model, points, torch.tensor(GRADIENT_LABELS)
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_one_process_gradient(tmp_path, repo_root):
+    model, points, labels = gradient_setup(TINY)
+    embedding = model.dropout(model.forward_features(points))   # one process, the global batch
+    loss = training_loss(embedding, model.classifier(embedding), labels, CircleLoss(),
+                         TrainConfig(data=""))
+    loss.backward()
+    assert float(CircleLoss()(embedding, labels).detach()) > 0   # the circle loss counts
+    (tmp_path / "grad.py").write_text(textwrap.dedent(GRADIENT_SCRIPT))
+    env_path = f"{repo_root / 'tests'}{os.pathsep}{repo_root}"
+    _torchrun([str(tmp_path / "grad.py"), json.dumps(TINY), str(tmp_path / "grads.pt")],
+              repo_root, pythonpath=env_path)
+    grads = torch.load(tmp_path / "grads.pt", weights_only=True)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 # The same tiny run as flags (torchrun) and as a TrainConfig (one process, resume script).
 FLAGS = ["--model", "ognet_small", "--num-points", "256", "--k", "8", "--epochs", "2",
          "--batch-size", "8", "--lr", "3e-3", "--warmup-epochs", "1", "--eval-every", "2",
@@ -99,8 +150,8 @@ shutdown()
 """
 
 
-def _torchrun(args, repo_root):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo_root)}
+def _torchrun(args, repo_root, pythonpath=None):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath or str(repo_root)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            "2", *args]
     done = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,

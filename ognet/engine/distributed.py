@@ -11,8 +11,14 @@ What changes against one process (everything else is the same code path):
   ``batch_size / W`` items of every global batch (:class:`DistributedBatchSampler`), so the
   sequence of global batches, the number of steps and the learning-rate schedule are those
   of one process, and DDP's gradient average over processes equals the one-process gradient
-  of the mean loss (up to the order of float sums), apart from batch norm (below) and the
-  circle loss, which pairs items within each process's part of the batch only.
+  of the mean loss (up to the order of float sums), apart from batch norm (below).
+- The circle loss pairs every item with every other of the *global* batch, as one process
+  (and the authors' ``DataParallel``, which gathers the outputs before the loss) does:
+  :func:`gather_batch` collects the embeddings of all processes with
+  ``torch.distributed.nn.functional.all_gather``, whose backward returns to each process the
+  sum of all processes' gradients for its own rows. Every process computes the same global
+  circle loss ``C``, so its rows receive ``W * dC/de`` and DDP's average over the ``W``
+  processes gives exactly the one-process gradient (tested).
 - Batch norm: ``torch.nn.SyncBatchNorm`` on CUDA, so the statistics are those of the global
   batch as in one process. On CPUs (gloo) each process normalises with its own part's
   statistics: PyTorch's ``SyncBatchNorm`` runs on GPUs only, and CPU data parallelism is
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.distributed.nn.functional import all_gather as differentiable_all_gather
 from torch.utils.data import Sampler
 
 
@@ -142,6 +149,21 @@ def unsync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
         else:
             unsync_batchnorm(child)
     return module
+
+
+def gather_batch(embedding: torch.Tensor, labels: torch.Tensor,
+                 ctx: DistContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """The global batch on every process: this process's ``embedding`` (b, D) and ``labels``
+    (b,) -> all processes' (W * b, D) and (W * b,), in rank order (the one-process batch
+    order, see :class:`DistributedBatchSampler`). Gradients flow back to this process's rows
+    (``torch.distributed.nn.functional.all_gather`` sums the gradients every process computes
+    for them; gloo and NCCL); labels carry none. Unchanged with one process."""
+    if not ctx.enabled:
+        return embedding, labels
+    embeddings = torch.cat(differentiable_all_gather(embedding.contiguous()), 0)
+    parts = [torch.empty_like(labels) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, labels.contiguous())
+    return embeddings, torch.cat(parts, 0)
 
 
 def all_sum(values: list[float], ctx: DistContext) -> list[float]:

@@ -304,9 +304,7 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
     ``net``: the forward module (``TrainForward(model)``, in DDP when distributed);
     ``batch_size``: this process's share of ``config.batch_size`` with its ``sampler``.
 
-    Loss: ``CE(classifier(dropout(f)), y)`` plus, with the circle loss, ``circle(dropout(f),
-    y) / B`` on the L2-normalised embedding after dropout (the authors apply dropout in place,
-    so their circle loss sees the dropped-out embedding, and divide it by the batch size).
+    Loss: :func:`training_loss`.
     """
     train_ds.set_epoch(epoch)
     if sampler is not None:
@@ -327,9 +325,7 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
         labels = batch["label"].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             embedding, logits = net(points)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
-        if circle is not None:
-            loss = loss + circle(embedding.float(), labels) / len(labels)
+        loss = training_loss(embedding, logits, labels, circle, config, ctx)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -344,6 +340,26 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
                                                   ctx or distributed.DistContext())
     return {"loss": sum_loss / max(seen, 1), "acc": correct / max(seen, 1),
             "lr": optimizer.param_groups[0]["lr"], "epoch_s": time.perf_counter() - t0}
+
+
+def training_loss(embedding: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
+                  circle: CircleLoss | None, config: TrainConfig,
+                  ctx: distributed.DistContext | None = None) -> torch.Tensor:
+    """This process's loss on its ``b`` items of a global batch of ``B`` (``b = B`` in one
+    process): ``CE(classifier(dropout(f)), y)`` averaged over its items (DDP's average over
+    processes makes it the global mean), plus, with the circle loss, ``circle(dropout(f), y) /
+    B`` over the whole global batch (:func:`distributed.gather_batch`), on the L2-normalised
+    embedding after dropout (the authors apply dropout in place, so their circle loss sees the
+    dropped-out embedding, and divide it by the batch size).
+
+    Shapes: ``embedding`` (b, D), ``logits`` (b, C), ``labels`` (b,) -> scalar.
+    """
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+    if circle is not None:
+        embeddings, all_labels = distributed.gather_batch(
+            embedding.float(), labels, ctx or distributed.DistContext())
+        loss = loss + circle(embeddings, all_labels) / len(all_labels)
+    return loss
 
 
 def save_final(model, averaged, train_ds, config: TrainConfig, device, metrics: dict,
