@@ -237,6 +237,19 @@ def test_missing_checkpoint_is_a_one_line_error(tmp_path):
     assert len(lines) == 1 and "checkpoint not found" in lines[0]
 
 
+def show_last_module(page) -> None:
+    """In the Layers tab (open), pick the last module and wait until its plot is drawn."""
+    last = page.locator("#module input[type=number]")
+    n_modules = int(last.get_attribute("max"))
+    last.fill(str(n_modules))
+    last.press("Enter")
+    page.wait_for_function(
+        "(n) => { const t = document.querySelector('#layerplot .annotation-text');"
+        " return t && t.textContent.startsWith('module ' + n + ':'); }",
+        arg=n_modules, timeout=30_000)
+    page.wait_for_timeout(300)
+
+
 def test_browser_upload_3d_results_and_layer_explorer(server, examples, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip("no Chromium at /usr/bin/chromium (scripts/setup.sh installs Debian's "
@@ -257,15 +270,8 @@ def test_browser_upload_3d_results_and_layer_explorer(server, examples, tmp_path
                                    timeout=60_000)
             assert "similarity" in page.locator("#results").inner_text()
             page.get_by_role("tab", name="Layers").click()
-            last = page.locator("#module input[type=number]")
-            n_modules = int(last.get_attribute("max"))
-            last.fill(str(n_modules))
-            last.press("Enter")
-            page.wait_for_function(
-                "(n) => { const t = document.querySelector('#layerplot .annotation-text');"
-                " return t && t.textContent.startsWith('module ' + n + ':'); }",
-                arg=n_modules, timeout=30_000)
-            page.wait_for_timeout(500)
+            show_last_module(page)
+            page.wait_for_timeout(200)
             page.screenshot(path=str(shot))
         finally:
             browser.close()

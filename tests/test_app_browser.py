@@ -186,15 +186,7 @@ def test_layers_tab_layout_and_colours(page):
     """The Layers tab's plot fits the window, its caption sits above the cloud, and the points
     carry the photo's colours (not one grey)."""
     open_tab(page, "Layers")
-    last = page.locator("#module input[type=number]")
-    n_modules = int(last.get_attribute("max"))
-    last.fill(str(n_modules))
-    last.press("Enter")
-    page.wait_for_function(
-        "(n) => { const t = document.querySelector('#layerplot .annotation-text');"
-        " return t && t.textContent.startsWith('module ' + n + ':'); }",
-        arg=n_modules, timeout=30_000)
-    page.wait_for_timeout(300)
+    test_app.show_last_module(page)
     m = page.evaluate(MEASURE)
     screenshot(page, "layers")
     assert check_layout(m, "layerplot") == []
