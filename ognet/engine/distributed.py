@@ -14,17 +14,17 @@ What changes against one process (everything else is the same code path):
   of the mean loss (up to the order of float sums), apart from batch norm (below).
 - The circle loss pairs every item with every other of the *global* batch, as one process
   (and the authors' ``DataParallel``, which gathers the outputs before the loss) does:
-  :func:`gather_batch` collects the embeddings of all processes with
-  ``torch.distributed.nn.functional.all_gather``, whose backward returns to each process the
+  :func:`gather_batch` collects the embeddings of all processes with PyTorch's
+  differentiable ``all_gather_single``, whose backward returns to each process the
   sum of all processes' gradients for its own rows. Every process computes the same global
   circle loss ``C``, so its rows receive ``W * dC/de`` and DDP's average over the ``W``
   processes gives exactly the one-process gradient (tested).
-- Batch norm: ``torch.nn.SyncBatchNorm`` on CUDA, so the statistics are those of the global
-  batch as in one process. On CPUs (gloo) each process normalises with its own part's
-  statistics: PyTorch's ``SyncBatchNorm`` runs on GPUs only, and CPU data parallelism is
-  for testing and small jobs. Measured (BENCHMARKS.md, "Data-parallel training"): with 18
-  items per process (batch 36 on 2) the training loss stays within 2% of one process's but
-  above it at every epoch, for both seeds tried; with 4 items per process it is far worse.
+- Batch norm uses the statistics of the global batch, as in one process: PyTorch's
+  ``torch.nn.SyncBatchNorm`` on CUDA; on CPUs, where that class does not run (it requires a
+  GPU), :class:`CPUSyncBatchNorm`, the same computation written with PyTorch's
+  differentiable collectives (tested: two processes give the one-process gradient in
+  training mode). Measured before it existed (BENCHMARKS.md, "Data-parallel training"):
+  with per-process statistics the training loss was above one process's at every epoch.
 - Dropout masks are drawn per process (seeded with the rank), not as one process would.
 - Only rank 0 writes checkpoints, ``train.log`` and ``history.jsonl`` and evaluates; every
   rank reads the same ``last`` checkpoint to resume.
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch.distributed.nn.functional import all_gather as differentiable_all_gather
+import torch.distributed._functional_collectives as funcol  # differentiable collectives
 from torch.utils.data import Sampler
 
 
@@ -116,36 +116,94 @@ class TrainForward(torch.nn.Module):
         return embedding, self.model.classifier(embedding)
 
 
+class CPUSyncBatchNorm(torch.nn.BatchNorm1d):
+    """``BatchNorm1d`` over the rows of every process's batch together, for CPU processes.
+
+    In training mode, for this process's rows ``x`` (n, C) of a global batch of ``N`` rows
+    (``N`` summed over the processes):
+
+        ``mu = sum_all(x) / N``, ``var = sum_all((x - mu)^2) / N`` (two passes, as one process),
+        ``y = (x - mu) / sqrt(var + eps) * gamma + beta``,
+
+    the sums all-reduced with ``torch.distributed._functional_collectives.all_reduce``, whose
+    backward all-reduces the gradient, so autograd gives every process its rows' share of
+    the global-batch gradient (the role of ``SyncBatchNorm``'s hand-written backward on GPUs).
+    Running statistics follow ``BatchNorm1d`` (momentum, unbiased variance). In eval mode, or
+    outside a process group, it is ``BatchNorm1d``. OG-Net's batch norms all see (rows, C).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized()):
+            return super().forward(x)
+        if x.dim() != 2:
+            raise ValueError(f"CPUSyncBatchNorm takes (rows, C), got {tuple(x.shape)}")
+        group = dist.group.WORLD
+        sums = funcol.all_reduce(torch.cat([x.sum(0), x.new_full((1,), x.shape[0])]),
+                                 "sum", group)
+        n = sums[-1].detach()
+        mean = sums[:-1] / n
+        centred = x - mean
+        var = funcol.all_reduce((centred * centred).sum(0), "sum", group) / n
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = (self.momentum if self.momentum is not None
+                     else 1.0 / float(self.num_batches_tracked))
+                self.running_mean.lerp_(mean, m)
+                self.running_var.lerp_(var * n / (n - 1).clamp_min(1), m)
+        return centred * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+def convert_cpu_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
+    """Replace every ``BatchNorm1d`` below ``module`` by a :class:`CPUSyncBatchNorm` holding
+    the same parameters and statistics, in place; returns ``module``."""
+    for name, child in module.named_children():
+        if type(child) is torch.nn.BatchNorm1d:
+            setattr(module, name, _same_batchnorm(child, CPUSyncBatchNorm))
+        else:
+            convert_cpu_sync_batchnorm(child)
+    return module
+
+
+def _same_batchnorm(bn: torch.nn.Module, cls) -> torch.nn.Module:
+    """A ``cls`` batch norm sharing ``bn``'s parameters and running statistics."""
+    new = cls(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats)
+    if bn.affine:
+        new.weight, new.bias = bn.weight, bn.bias
+    if bn.track_running_stats:
+        new.running_mean, new.running_var = bn.running_mean, bn.running_var
+        new.num_batches_tracked = bn.num_batches_tracked
+    new.train(bn.training)
+    return new
+
+
 def wrap(model: torch.nn.Module, ctx: DistContext, device: torch.device) -> torch.nn.Module:
-    """``TrainForward(model)``, in DDP when distributed (batch norm made ``SyncBatchNorm``
-    on CUDA, in place: ``model`` itself keeps the weights to save and evaluate)."""
+    """``TrainForward(model)``, in DDP when distributed, its batch norms synchronised in
+    place (``SyncBatchNorm`` on CUDA, :class:`CPUSyncBatchNorm` on CPUs: ``model`` itself
+    keeps the weights to save and evaluate)."""
     forward = TrainForward(model)
     if not ctx.enabled:
         return forward
     if device.type == "cuda":
         torch.nn.SyncBatchNorm.convert_sync_batchnorm(forward)   # replaces children in place
+    else:
+        convert_cpu_sync_batchnorm(forward)
     return torch.nn.parallel.DistributedDataParallel(
         forward, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def unsync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
-    """Replace every ``SyncBatchNorm`` below ``module`` by a ``BatchNorm1d`` (OG-Net's only
-    kind) holding the same parameters and statistics, in place; returns ``module``.
+    """Replace every ``SyncBatchNorm`` or :class:`CPUSyncBatchNorm` below ``module`` by a
+    ``BatchNorm1d`` (OG-Net's only kind) holding the same parameters and statistics, in
+    place; returns ``module``.
 
     For work done by one process after training (re-estimating the statistics of the weight
-    average on rank 0), where a ``SyncBatchNorm`` in training mode would wait for the others.
+    average on rank 0), where a synchronised batch norm in training mode would wait for the
+    others.
     """
     for name, child in module.named_children():
-        if isinstance(child, torch.nn.SyncBatchNorm):
-            bn = torch.nn.BatchNorm1d(child.num_features, child.eps, child.momentum,
-                                      child.affine, child.track_running_stats)
-            if child.affine:
-                bn.weight, bn.bias = child.weight, child.bias
-            if child.track_running_stats:
-                bn.running_mean, bn.running_var = child.running_mean, child.running_var
-                bn.num_batches_tracked = child.num_batches_tracked
-            bn.train(child.training)
-            setattr(module, name, bn)
+        if isinstance(child, torch.nn.SyncBatchNorm | CPUSyncBatchNorm):
+            setattr(module, name, _same_batchnorm(child, torch.nn.BatchNorm1d))
         else:
             unsync_batchnorm(child)
     return module
@@ -156,11 +214,12 @@ def gather_batch(embedding: torch.Tensor, labels: torch.Tensor,
     """The global batch on every process: this process's ``embedding`` (b, D) and ``labels``
     (b,) -> all processes' (W * b, D) and (W * b,), in rank order (the one-process batch
     order, see :class:`DistributedBatchSampler`). Gradients flow back to this process's rows
-    (``torch.distributed.nn.functional.all_gather`` sums the gradients every process computes
-    for them; gloo and NCCL); labels carry none. Unchanged with one process."""
+    (``torch.distributed._functional_collectives.all_gather_single`` sums the gradients every
+    process computes for them; gloo and NCCL); labels carry none. Unchanged with one
+    process."""
     if not ctx.enabled:
         return embedding, labels
-    embeddings = torch.cat(differentiable_all_gather(embedding.contiguous()), 0)
+    embeddings = funcol.all_gather_single(embedding.contiguous(), 0, dist.group.WORLD)
     parts = [torch.empty_like(labels) for _ in range(ctx.world_size)]
     dist.all_gather(parts, labels.contiguous())
     return embeddings, torch.cat(parts, 0)
