@@ -15,12 +15,14 @@ the full test split (Market-1501 protocol, trapezoid AP). Runs one after another
 and the evaluation, and writes ``WORK/results.json``.
 
 Same seed, one process or two: the same global batches and augmentations (the distributed
-sampler cuts the one-process order); what differs is batch norm (per process on CPUs) and the
-dropout masks. Two seeds of one process give the run-to-run noise to compare against.
+sampler cuts the one-process order) and, since batch norm is synchronised on CPUs too
+(``CPUSyncBatchNorm``), the same gradient for the same weights (tested); what differs is the
+dropout masks (drawn per process) and the order of float sums. Seeds of one process give
+the run-to-run noise to compare against.
 
 ``--reference DIR`` reads the one-process runs instead of training them again:
-``DIR/run_3d_s{seed}`` with ``history.jsonl`` and ``evaluation.json``, as the demo study writes them
-(``scripts/build_demo_assets.py --runs runs_study``, trained with the same flags and
+``DIR/run_3d_s{seed}`` with ``history.jsonl`` and ``evaluation.json``, as the demo study
+writes them (``scripts/build_demo_assets.py --runs runs_study``, trained with the same flags and
 ``--warmup-epochs 1``). With ``--identities 100 --epochs 16 --seeds 0 1 2 --reference
 data/study/runs_study`` the two-process runs repeat that study's three 3D runs exactly.
 """
