@@ -11,7 +11,8 @@ What changes against one process (everything else is the same code path):
   ``batch_size / W`` items of every global batch (:class:`DistributedBatchSampler`), so the
   sequence of global batches, the number of steps and the learning-rate schedule are those
   of one process, and DDP's gradient average over processes equals the one-process gradient
-  of the mean loss (up to the order of float sums), apart from batch norm (below).
+  of the mean loss (up to the order of float sums), batch norm and the circle loss included
+  (below).
 - The circle loss pairs every item with every other of the *global* batch, as one process
   (and the authors' ``DataParallel``, which gathers the outputs before the loss) does:
   :func:`gather_batch` collects the embeddings of all processes with PyTorch's
