@@ -72,7 +72,14 @@ if [ "$MODE" = test ] || gpu; then
         echo "setup: building torch-cluster against the installed torch (10-15 minutes on 2" \
             "cores the first time; pip caches the wheel for later installs)"
         "$PY" -m pip install -q --upgrade setuptools wheel  # the build runs in this venv
-        "$PY" -m pip install -q --no-build-isolation "torch-cluster==1.6.3"
+        # Its setup.py turns ninja off, so setuptools compiles its nine extensions one after
+        # another; setuptools' own `build_ext --parallel`, set through an extra config file
+        # (DIST_EXTRA_CONFIG), builds them on every core (BENCHMARKS.md, "Set-up").
+        BUILD_CFG=$(mktemp)
+        printf '[build_ext]\nparallel = %s\n' "$(nproc)" > "$BUILD_CFG"
+        DIST_EXTRA_CONFIG="$BUILD_CFG" "$PY" -m pip install -q --no-build-isolation \
+            "torch-cluster==1.6.3"
+        rm -f "$BUILD_CFG"
         echo "$KEY" > "$CLUSTER_STAMP"
     fi
 fi
