@@ -4,7 +4,7 @@
 #   scripts/setup.sh run    (make run, make setup): torch-cluster only where torch sees a GPU
 #   scripts/setup.sh test   (make test): torch-cluster always, so CI runs its backend tests
 #
-# torch-cluster is published as source only: building it takes 10-15 minutes on 2 cores, and
+# torch-cluster is published as source only: building it takes about 11 minutes on 2 cores, and
 # on the CPU ognet.ops picks Open3D's FPS and SciPy's KD-tree, which are faster there (see
 # BENCHMARKS.md), so a CPU-only `make run` skips it; on a GPU it is the fastest backend.
 # Idempotent: stamps keyed on requirements.txt and this script; a second run with nothing
@@ -69,12 +69,13 @@ gpu() {  # does the installed torch see a CUDA GPU? (a driver is looked for firs
 if [ "$MODE" = test ] || gpu; then
     if [ ! -f "$CLUSTER_STAMP" ] || [ "$(cat "$CLUSTER_STAMP")" != "$KEY" ]; then
         apt_install g++ python3-dev  # the build's compiler and Python headers
-        echo "setup: building torch-cluster against the installed torch (10-15 minutes on 2" \
+        echo "setup: building torch-cluster against the installed torch (about 11 minutes on 2" \
             "cores the first time; pip caches the wheel for later installs)"
         "$PY" -m pip install -q --upgrade setuptools wheel  # the build runs in this venv
         # Its setup.py turns ninja off, so setuptools compiles its nine extensions one after
         # another; setuptools' own `build_ext --parallel`, set through an extra config file
-        # (DIST_EXTRA_CONFIG), builds them on every core (BENCHMARKS.md, "Set-up").
+        # (DIST_EXTRA_CONFIG), builds them on every core: 11 against 22 minutes on 2 cores
+        # (README.md, "Set up and run").
         BUILD_CFG=$(mktemp)
         printf '[build_ext]\nparallel = %s\n' "$(nproc)" > "$BUILD_CFG"
         DIST_EXTRA_CONFIG="$BUILD_CFG" "$PY" -m pip install -q --no-build-isolation \
