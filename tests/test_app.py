@@ -31,6 +31,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def build_synthetic_gallery(root: Path, model, pids, examples: bool = False) -> Path:
+    """``root/gallery``: synthetic identities ``pids`` x cameras 1, 3 and 5 (Market-1501
+    names, images kept in ``root/images`` so a match's cloud can be re-lifted), lifted by the
+    real lifter and embedded by ``model`` (eval mode, 2048 points); with ``examples``, one
+    more view of each identity in ``root/examples`` to query with."""
+    import torch
+
+    from ognet.gallery import GalleryIndex, encode_thumbnail
+    from ognet.lift import get_lifter
+    from ognet.pointcloud import sample_points
+    from ognet.synth import Synthesizer, save_jpeg
+
+    synth, lifter = Synthesizer(0), get_lifter()
+    (root / "images").mkdir()
+    if examples:
+        (root / "examples").mkdir()
+    feats, gallery_pids, cams, paths, thumbs = [], [], [], [], []
+    for pid in pids:
+        for cam in (0, 2, 4):
+            img = synth.render(pid, cam, 0)
+            path = root / "images" / f"{pid:04d}_c{cam + 1}s1_000000_00.jpg"
+            save_jpeg(img, path)
+            x = torch.from_numpy(sample_points(lifter(path).points, 2048, mode="stride"))[None]
+            feats.append(model.extract(x)[0].numpy())
+            gallery_pids.append(pid)
+            cams.append(cam)
+            paths.append(str(path))
+            thumbs.append(encode_thumbnail(img))
+        if examples:
+            save_jpeg(synth.render(pid, 1, 5),
+                      root / "examples" / f"{pid:04d}_c2s1_000005_00.jpg")
+    GalleryIndex(np.stack(feats), gallery_pids, cams, image_paths=paths,
+                 thumbnails=thumbs).save(root / "gallery")
+    return root / "gallery"
+
+
 def build_small_assets(root: Path) -> tuple[Path, Path, Path]:
     """An untrained ognet_small checkpoint, a gallery of 3 synthetic identities x 3 cameras,
     and example queries of those identities (Market-1501 names)."""
@@ -38,34 +74,12 @@ def build_small_assets(root: Path) -> tuple[Path, Path, Path]:
 
     from ognet import create_model
     from ognet.engine.checkpoint import save_checkpoint
-    from ognet.gallery import GalleryIndex, encode_thumbnail
-    from ognet.lift import get_lifter
-    from ognet.pointcloud import sample_points
-    from ognet.synth import Synthesizer, save_jpeg
 
     torch.manual_seed(0)
     model = create_model("ognet_small", num_points=2048,
                          stage_points=[384, 192, 96, 48]).eval()
     ckpt = save_checkpoint(root / "model.safetensors", model)
-    synth, lifter = Synthesizer(0), get_lifter()
-    (root / "images").mkdir()
-    (root / "examples").mkdir()
-    feats, pids, cams, paths, thumbs = [], [], [], [], []
-    for pid in (1, 2, 3):
-        for cam in (0, 2, 4):
-            img = synth.render(pid, cam, 0)
-            path = root / "images" / f"{pid:04d}_c{cam + 1}s1_000000_00.jpg"
-            save_jpeg(img, path)
-            x = torch.from_numpy(sample_points(lifter(path).points, 2048, mode="stride"))[None]
-            feats.append(model.extract(x)[0].numpy())
-            pids.append(pid)
-            cams.append(cam)
-            paths.append(str(path))
-            thumbs.append(encode_thumbnail(img))
-        save_jpeg(synth.render(pid, 1, 5), root / "examples" / f"{pid:04d}_c2s1_000005_00.jpg")
-    GalleryIndex(np.stack(feats), pids, cams, image_paths=paths,
-                 thumbnails=thumbs).save(root / "gallery")
-    return ckpt, root / "gallery", root / "examples"
+    return ckpt, build_synthetic_gallery(root, model, (1, 2, 3), examples=True), root / "examples"
 
 
 @pytest.fixture(scope="module")

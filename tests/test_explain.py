@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_app import build_synthetic_gallery
 
 from ognet import create_model
 from ognet.assets import DEFAULT_CHECKPOINT, DEFAULT_GALLERY, EXAMPLES_DIR
@@ -103,30 +104,10 @@ def build_assets(root):
     gallery of 4 synthetic identities x 3 cameras lifted by the real lifter (image paths kept,
     so a match's cloud is re-lifted)."""
     from ognet.engine.checkpoint import save_checkpoint
-    from ognet.gallery import GalleryIndex, encode_thumbnail
-    from ognet.lift import get_lifter
-    from ognet.pointcloud import sample_points
-    from ognet.synth import Synthesizer, save_jpeg
 
     model = small_model(0, num_points=2048, stage_points=(384, 192, 96, 48))
     ckpt = save_checkpoint(root / "model.safetensors", model)
-    synth, lifter = Synthesizer(0), get_lifter()
-    (root / "images").mkdir()
-    feats, pids, cams, paths, thumbs = [], [], [], [], []
-    for pid in (1, 2, 3, 4):
-        for cam in (0, 2, 4):
-            img = synth.render(pid, cam, 0)
-            path = root / "images" / f"{pid:04d}_c{cam + 1}s1_000000_00.jpg"
-            save_jpeg(img, path)
-            x = torch.from_numpy(sample_points(lifter(path).points, 2048, mode="stride"))[None]
-            feats.append(model.extract(x)[0].numpy())
-            pids.append(pid)
-            cams.append(cam)
-            paths.append(str(path))
-            thumbs.append(encode_thumbnail(img))
-    GalleryIndex(np.stack(feats), pids, cams, image_paths=paths,
-                 thumbnails=thumbs).save(root / "gallery")
-    return ckpt, root / "gallery"
+    return ckpt, build_synthetic_gallery(root, model, (1, 2, 3, 4))
 
 
 @pytest.fixture(scope="module")
