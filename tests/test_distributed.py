@@ -169,10 +169,11 @@ shutdown()
 """
 
 
-def _torchrun(args, repo_root, pythonpath=None):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath or str(repo_root)}
+def _torchrun(args, repo_root, pythonpath=None, processes: int = 2):
+    threads = str(torch.get_num_threads() if processes == 1 else 1)  # 1: as this process
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONPATH": pythonpath or str(repo_root)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", *args]
+           str(processes), *args]
     done = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -210,3 +211,22 @@ def test_torchrun_two_gloo_processes(tmp_path, repo_root):
     # apart as any two runs do; run-to-run noise is measured in BENCHMARKS.md)
     one = train(tiny_config(data, tmp_path / "one", **CONFIG), progress=False)
     assert history[0]["loss"] == pytest.approx(one["history"][0]["loss"], rel=0.25)
+
+
+@pytest.mark.slow
+def test_torchrun_one_process_trains_under_ddp_as_a_plain_process(tmp_path, repo_root):
+    """``torchrun --nproc_per_node 1`` joins a process group and trains under DDP (how DDP's
+    overhead over a plain process is measured): the same batches, seeds and statistics as a
+    plain process with as many threads, so the same losses and weights, bit for bit."""
+    data = write_market_tree(tmp_path / "market")
+    ddp = tmp_path / "ddp"
+    _torchrun(["-m", "ognet", "train", "--data", str(data), "--out", str(ddp), *FLAGS],
+              repo_root, processes=1)
+    assert "data parallel: 1 process, 8 items each per batch of 8" in \
+        (ddp / "train.log").read_text()
+    one = train(tiny_config(data, tmp_path / "one", **CONFIG), progress=False)["history"]
+    history = [json.loads(line) for line in (ddp / "history.jsonl").read_text().splitlines()]
+    assert [h["loss"] for h in history] == [h["loss"] for h in one]
+    a = load_state_dict(ddp / "final.safetensors")
+    b = load_state_dict(tmp_path / "one" / "final.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

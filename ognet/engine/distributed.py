@@ -46,24 +46,25 @@ from torch.utils.data import Sampler
 
 @dataclass(frozen=True)
 class DistContext:
-    """Where this process stands: ``rank`` of ``world_size`` (1: not distributed)."""
+    """Where this process stands: ``rank`` of ``world_size``; ``enabled`` when it joined a
+    process group (launched by torchrun), so it trains under DDP, also as the only process
+    of ``torchrun --nproc_per_node 1`` (as PyTorch runs DDP: that is how its overhead over
+    a plain process is measured, ``benchmarks/bench_epoch.py``)."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    enabled: bool = False
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
 
 def launched_by_torchrun() -> bool:
-    """``True`` in a process started by torchrun with more than one process in all."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """``True`` in a process started by torchrun (which sets ``TORCHELASTIC_RUN_ID``), or by
+    another launcher of several processes that sets ``WORLD_SIZE``."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def setup(device: torch.device) -> tuple[DistContext, torch.device]:
@@ -78,7 +79,7 @@ def setup(device: torch.device) -> tuple[DistContext, torch.device]:
     if not dist.is_initialized():  # generous timeout: the others wait while rank 0 evaluates
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                 timeout=datetime.timedelta(hours=2))
-    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank), device
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, True), device
 
 
 def shutdown() -> None:
@@ -129,12 +130,13 @@ class CPUSyncBatchNorm(torch.nn.BatchNorm1d):
     the sums all-reduced with ``torch.distributed._functional_collectives.all_reduce``, whose
     backward all-reduces the gradient, so autograd gives every process its rows' share of
     the global-batch gradient (the role of ``SyncBatchNorm``'s hand-written backward on GPUs).
-    Running statistics follow ``BatchNorm1d`` (momentum, unbiased variance). In eval mode, or
-    outside a process group, it is ``BatchNorm1d``. OG-Net's batch norms all see (rows, C).
+    Running statistics follow ``BatchNorm1d`` (momentum, unbiased variance). In eval mode,
+    outside a process group, or in a group of one process (as ``SyncBatchNorm`` does: there is
+    nothing to synchronise), it is ``BatchNorm1d``. OG-Net's batch norms all see (rows, C).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and dist.is_initialized()):
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         if x.dim() != 2:
             raise ValueError(f"CPUSyncBatchNorm takes (rows, C), got {tuple(x.shape)}")

@@ -223,8 +223,8 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
     log.info("%d train items, %d identities, device %s, amp %s", len(train_ds), num_classes,
              device, use_amp)
     if ctx.enabled:
-        log.info("data parallel: %d processes, %d items each per batch of %d", ctx.world_size,
-                 local_batch, config.batch_size)
+        log.info("data parallel: %d process%s, %d items each per batch of %d", ctx.world_size,
+                 "es" if ctx.world_size > 1 else "", local_batch, config.batch_size)
     if eval_split is not None and eval_split[0] == "test":
         log.info("test split evaluated every %d epochs for monitoring only: no checkpoint is "
                  "chosen by it", config.eval_every)
