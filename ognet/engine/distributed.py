@@ -69,7 +69,7 @@ def launched_by_torchrun() -> bool:
 
 def setup(device: torch.device) -> tuple[DistContext, torch.device]:
     """Join torchrun's process group when launched by it; returns the context and the device
-    this process uses (``cuda:LOCAL_RANK`` for a CUDA ``device``). One process: unchanged."""
+    this process uses (``cuda:LOCAL_RANK`` for a CUDA ``device``); otherwise unchanged."""
     if not launched_by_torchrun():
         return DistContext(), device
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
