@@ -7,7 +7,7 @@ TESTS ?=
 
 .PHONY: setup setup-test run test lint bench
 
-# torch-cluster only where torch sees a GPU (a CPU-only first run takes minutes, not 15 more)
+# torch-cluster only where torch sees a GPU (a CPU-only first run takes minutes, not 11 more)
 setup:
 	bash scripts/setup.sh run
 
