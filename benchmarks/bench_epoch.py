@@ -53,9 +53,9 @@ CONFIGS = REPO / "configs"
 
 
 def timing_cloud(pid: int, index: int, points: int) -> np.ndarray:
-    """(points, 6) float32 in metres: a 1.7 m body (an ellipsoid's surface, build by ``pid``)
-    seen from the front, 70% of the points, and a background plane 1.0 x 2.0 m at its mean
-    depth, 30%; colours: a top and bottom per identity, the background grey."""
+    """(points, 6) float32 in metres: a 1.7 m body (an ellipsoid's surface, its width set by
+    ``pid``) seen from the front, 70% of the points, and a background plane 1.0 x 2.0 m at its
+    mean depth, 30%; colours: a top and bottom per identity, the background grey."""
     rng = np.random.default_rng(pid * 100_003 + index)
     n_body = int(0.7 * points)
     d = rng.normal(size=(n_body, 3))
