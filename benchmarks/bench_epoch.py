@@ -45,7 +45,7 @@ from ognet.engine import distributed  # noqa: E402
 from ognet.engine.checkpoint import resolve_device  # noqa: E402
 from ognet.engine.config import TrainConfig  # noqa: E402
 from ognet.engine.losses import CircleLoss  # noqa: E402
-from ognet.engine.trainer import train, training_loss  # noqa: E402
+from ognet.engine.trainer import train, training_step  # noqa: E402
 from ognet.models import create_model  # noqa: E402
 from ognet.pointcloud import save_cloud  # noqa: E402
 
@@ -120,7 +120,8 @@ def time_epochs(name: str, args) -> dict:
 
 def time_resident_batch(config: TrainConfig, device: torch.device, compile_model: bool,
                         steps: int) -> float:
-    """Clouds per second of the training step on one batch held on ``device``."""
+    """Clouds per second of the trainer's step (:func:`training_step`) on one batch held
+    on ``device``."""
     model = create_model(config.model, num_classes=751, **config.model_kwargs()).to(device)
     model.train()
     net = distributed.TrainForward(model)  # the trainer's forward: (embedding, logits)
@@ -134,21 +135,12 @@ def time_resident_batch(config: TrainConfig, device: torch.device, compile_model
     circle = CircleLoss(config.circle_margin, config.circle_gamma) \
         if "circle" in config.loss else None
 
-    def step():
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            embedding, logits = net(points)
-        loss = training_loss(embedding, logits, labels, circle, config)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-
     times = []
     for i in range(steps + 3):  # three warm-up steps (and compilation)
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        step()
+        training_step(net, points, labels, optimizer, scaler, circle, config)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i >= 3:

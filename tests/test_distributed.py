@@ -170,7 +170,8 @@ shutdown()
 
 
 def _torchrun(args, repo_root, pythonpath=None, processes: int = 2):
-    threads = str(torch.get_num_threads() if processes == 1 else 1)  # 1: as this process
+    # one process: as many threads as this one (bit-identical runs); several: one each
+    threads = str(torch.get_num_threads() if processes == 1 else 1)
     env = {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONPATH": pythonpath or str(repo_root)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            str(processes), *args]

@@ -314,7 +314,6 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
     loader = DataLoader(train_ds, batch_size=batch_size or config.batch_size, sampler=sampler,
                         shuffle=sampler is None, generator=gen, drop_last=True,
                         num_workers=config.workers, pin_memory=device.type == "cuda")
-    use_amp = scaler.is_enabled()
     model.train()
     t0 = time.perf_counter()
     sum_loss, correct, seen = 0.0, 0, 0
@@ -323,13 +322,8 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
     for batch in bar:
         points = batch["points"].to(device, non_blocking=True)
         labels = batch["label"].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            embedding, logits = net(points)
-        loss = training_loss(embedding, logits, labels, circle, config, ctx)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        loss, logits = training_step(net, points, labels, optimizer, scaler, circle, config,
+                                     ctx)
         scheduler.step()
         n = len(labels)
         sum_loss += loss.item() * n
@@ -340,6 +334,22 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
                                                   ctx or distributed.DistContext())
     return {"loss": sum_loss / max(seen, 1), "acc": correct / max(seen, 1),
             "lr": optimizer.param_groups[0]["lr"], "epoch_s": time.perf_counter() - t0}
+
+
+def training_step(net, points: torch.Tensor, labels: torch.Tensor, optimizer, scaler,
+                  circle: CircleLoss | None, config: TrainConfig,
+                  ctx: distributed.DistContext | None = None):
+    """One optimiser step on a batch: the forward ``net(points) -> (embedding, logits)`` under
+    autocast when ``scaler`` is enabled (float16 AMP on CUDA), :func:`training_loss`, the
+    scaled backward and step. Returns the (detached) loss and the logits."""
+    with torch.autocast(points.device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
+        embedding, logits = net(points)
+    loss = training_loss(embedding, logits, labels, circle, config, ctx)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), logits.detach()
 
 
 def training_loss(embedding: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
