@@ -27,6 +27,7 @@ class LiftResult:
         image: (128, 64, 3) uint8, the crop.
         mask: (128, 64) float person probability from MediaPipe, or None.
         mesh_vertices: (V, 3) the fitted body; mesh_faces: (F, 3).
+        joints: (24, 3) float32, the fitted body's joints in SMPL order, in the cloud's frame.
         vertex_colors: (V, 3) colours from the photo (grey where unseen);
         vertex_visible: (V,) bool.
         landmarks_2d: (33, 3) x, y (crop pixels), visibility; None for the fallback.
@@ -56,6 +57,7 @@ class LiftResult:
     timings: dict[str, float] = field(default_factory=dict)
     parts: np.ndarray | None = None
     person_found: bool = True
+    joints: np.ndarray | None = None
 
 
 class Lifter:
@@ -142,7 +144,7 @@ class Lifter:
             landmarks_2d=None if pose is None else pose.image,
             landmarks_3d=None if pose is None else pose.world,
             method=method, message=message, timings=timings,
-            person_found=person,
+            person_found=person, joints=(fit.joints - centre).astype(np.float32),
             parts=np.where(hit_vertex >= 0, self.vertex_parts[hit_vertex], -1).astype(
                 np.int8).reshape(-1))
 
