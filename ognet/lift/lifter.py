@@ -28,6 +28,12 @@ class LiftResult:
         mask: (128, 64) float person probability from MediaPipe, or None.
         mesh_vertices: (V, 3) the fitted body; mesh_faces: (F, 3).
         joints: (24, 3) float32, the fitted body's joints in SMPL order, in the cloud's frame.
+        lifting: the name of the lifting that made it (:data:`LIFTINGS`).
+        betas: (10,) the fitted body's shape parameters (zeros: the mean body).
+        camera_pitch_deg: the estimated camera pitch (positive looking down), or None when the
+            lifting does not estimate it.
+        height_m: the person's standing height in metres where the input gives absolute scale,
+            else None (a single tight crop has none).
         vertex_colors: (V, 3) colours from the photo (grey where unseen);
         vertex_visible: (V,) bool.
         landmarks_2d: (33, 3) x, y (crop pixels), visibility; None for the fallback.
@@ -58,6 +64,15 @@ class LiftResult:
     parts: np.ndarray | None = None
     person_found: bool = True
     joints: np.ndarray | None = None
+    lifting: str = "mean_body"
+    betas: np.ndarray | None = None
+    camera_pitch_deg: float | None = None
+    height_m: float | None = None
+
+
+#: The named liftings (``Lifter(lifting=...)``). ``"mean_body"``: the mean body (betas = 0)
+#: posed by inverse kinematics and ray cast; pixels off its outline are background.
+LIFTINGS = ("mean_body",)
 
 
 class Lifter:
@@ -65,10 +80,15 @@ class Lifter:
 
     Args:
         body_model_dir: official SMPL files (``smplx.create`` layout); default: the free body.
+        lifting: one of :data:`LIFTINGS`.
     """
 
-    def __init__(self, body_model_dir: str | None = None):
+    def __init__(self, body_model_dir: str | None = None, lifting: str = "mean_body"):
         from ognet.body import load_body_model, vertex_parts
+
+        if lifting not in LIFTINGS:
+            raise ValueError(f"unknown lifting {lifting!r}; one of {', '.join(LIFTINGS)}")
+        self.lifting = lifting
 
         self.body = load_body_model(body_model_dir)
         self.vertex_parts = vertex_parts(self.body).astype(np.int8)
@@ -145,6 +165,7 @@ class Lifter:
             landmarks_3d=None if pose is None else pose.world,
             method=method, message=message, timings=timings,
             person_found=person, joints=(fit.joints - centre).astype(np.float32),
+            lifting=self.lifting, betas=np.zeros(10, np.float32),
             parts=np.where(hit_vertex >= 0, self.vertex_parts[hit_vertex], -1).astype(
                 np.int8).reshape(-1))
 
