@@ -38,8 +38,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT_DIR
     | tee -a "$OUT_DIR/gpu.txt"
 
 # Tables on stdout (OUT_DIR/*.md), progress bars and logs on stderr (OUT_DIR/*.log).
-timeout 330 "$PY" benchmarks/bench_epoch.py --data "$DATA" --epochs 1 --steps 20 --compile \
+timeout ${STEP1_LIMIT:-330} "$PY" benchmarks/bench_epoch.py --data "$DATA" --epochs 1 --steps 20 --compile \
     --workers 12 $EXTRA 2> "$OUT_DIR/epochs.log" | tee "$OUT_DIR/epochs.md"
-timeout 150 "$PY" -m torch.distributed.run --standalone --nproc_per_node 1 \
+timeout ${STEP2_LIMIT:-150} "$PY" -m torch.distributed.run --standalone --nproc_per_node 1 \
     benchmarks/bench_epoch.py --data "$DATA" --configs ognet_small_market --epochs 1 \
     --workers 12 $EXTRA 2> "$OUT_DIR/ddp.log" | tee "$OUT_DIR/ddp.md"
