@@ -229,10 +229,14 @@ def gather_batch(embedding: torch.Tensor, labels: torch.Tensor,
 
 
 def all_sum(values: list[float], ctx: DistContext) -> list[float]:
-    """Element-wise sum of ``values`` over all processes (unchanged with one)."""
+    """Element-wise sum of ``values`` over all processes (unchanged with one). The tensor
+    lives where the group's backend reduces: on this process's GPU under NCCL (which has no
+    CPU path: found by the first GPU run, benchmarks/gpu_check.sh), on the CPU under gloo."""
     if not ctx.enabled:
         return values
-    t = torch.tensor(values, dtype=torch.float64)
+    device = (torch.device("cuda", ctx.local_rank) if dist.get_backend() == "nccl"
+              else torch.device("cpu"))
+    t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
 
