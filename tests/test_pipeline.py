@@ -1,5 +1,5 @@
 """ReIDPipeline on bad input: no person -> no matches; several people -> one chosen, and
-said so."""
+said so. ``export_query``: the Export tab's files, read back."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ognet.assets import EXAMPLES_DIR
 from ognet.gallery import GalleryIndex
 from ognet.lift import LiftError, NoPersonError
 from ognet.pipeline import ReIDPipeline
@@ -84,3 +85,79 @@ def test_several_people_largest_first_or_picked(pipe, campus_photo):
     assert not np.array_equal(first.lift.image, second.lift.image)
     with pytest.raises(LiftError, match="no person #"):
         pipe.run(campus_photo, person=len(first.people))
+
+
+def read_binary_ply(path: Path) -> np.ndarray:
+    """The vertex element of a binary little-endian ``.ply`` as a structured array, read from
+    the format's definition (header lines, then the packed rows), not through Open3D."""
+    types = {"char": "i1", "uchar": "u1", "short": "<i2", "ushort": "<u2", "int": "<i4",
+             "uint": "<u4", "float": "<f4", "double": "<f8"}
+    data = path.read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    header = data[:end].decode("ascii").splitlines()
+    assert header[0] == "ply" and header[1] == "format binary_little_endian 1.0", header[:2]
+    count = next(int(line.split()[2]) for line in header if line.startswith("element vertex"))
+    fields = [(line.split()[2], types[line.split()[1]]) for line in header
+              if line.startswith("property ")]
+    return np.frombuffer(data, dtype=np.dtype(fields), count=count, offset=end)
+
+
+def test_export_writes_the_cloud_the_embedding_and_the_traces(pipe, tmp_path):
+    """``export_query``: three files named after the query; the .ply holds the query's whole
+    cloud (xyz exactly, colours as bytes), the .npy the model's embedding of the points it saw,
+    the .npz every module's trace, chained (each module's input is the last one's output) and
+    read back unchanged; the .ply searched again gives the same cloud."""
+    from ognet.pipeline import export_query
+
+    example = sorted(EXAMPLES_DIR.glob("*.jpg"))[0]
+    result = pipe.run(example)
+    paths = export_query(result, tmp_path / "out")
+    stem = example.stem
+    assert paths == [tmp_path / "out" / f"{stem}_{kind}"
+                     for kind in ("cloud.ply", "embedding.npy", "trace.npz")]
+
+    ply = read_binary_ply(paths[0])
+    assert len(ply) == len(result.cloud) == 8192
+    xyz = np.stack([ply["x"], ply["y"], ply["z"]], axis=1)
+    np.testing.assert_array_equal(xyz, result.cloud[:, :3])
+    rgb = np.stack([ply["red"], ply["green"], ply["blue"]], axis=1) / 255.0
+    np.testing.assert_allclose(rgb, result.cloud[:, 3:], atol=0.5 / 255 + 1e-6)
+
+    embedding = np.load(paths[1])
+    assert embedding.shape == (pipe.model.config.embed_dim,) and embedding.dtype == np.float32
+    import torch
+
+    with torch.no_grad():
+        want = pipe.model.extract(torch.from_numpy(result.points)[None])[0].numpy()
+    np.testing.assert_allclose(embedding, want, atol=1e-6)
+
+    with np.load(paths[2]) as npz:
+        trace = dict(npz)
+    flat = result.trace.to_numpy()
+    assert set(trace) == set(flat)
+    for key, value in flat.items():
+        np.testing.assert_array_equal(trace[key], value, err_msg=key)
+    np.testing.assert_array_equal(trace["points"], result.points)
+    np.testing.assert_array_equal(trace["embedding"], embedding)
+    stages = [p for p in pipe.model.config.stage_points if p]
+    inputs = trace["points"][:, :3]
+    for i, m in enumerate(stages, start=1):
+        np.testing.assert_array_equal(trace[f"module{i}/in_xyz"], inputs)
+        idx = trace[f"module{i}/sampled_idx"]
+        assert idx.shape == (m,) and len(np.unique(idx)) == m
+        np.testing.assert_array_equal(trace[f"module{i}/out_xyz"], inputs[idx])
+        inputs = trace[f"module{i}/out_xyz"]
+
+    again = pipe.run(paths[0])
+    np.testing.assert_allclose(again.cloud, result.cloud, atol=0.5 / 255 + 1e-6)
+
+
+def test_export_names(pipe, tmp_path):
+    """The stem: given, else the query's file name, else ``query``."""
+    from ognet.pipeline import export_query
+
+    result = pipe.run(sorted(EXAMPLES_DIR.glob("*.jpg"))[0])
+    assert export_query(result, tmp_path, stem="mine")[0].name == "mine_cloud.ply"
+    result.name = None
+    assert [p.name for p in export_query(result, tmp_path)] == [
+        "query_cloud.ply", "query_embedding.npy", "query_trace.npz"]
