@@ -146,6 +146,13 @@ def rest_joints(body, betas: torch.Tensor | None = None) -> torch.Tensor:
     return out.joints[0, :24]
 
 
+def standing_height(vertices) -> float:
+    """A rest body's standing height in metres: the vertical (y) extent of its (V, 3) rest
+    vertices, crown to soles (the rest pose stands straight; the arms hang below the head)."""
+    y = np.asarray(vertices)[:, 1]
+    return float(y.max() - y.min())
+
+
 def vertex_parts(body) -> np.ndarray:
     """(V,) int: the body part (index into :data:`PART_NAMES`) of each vertex, from the
     joint that moves it most (its largest skinning weight)."""
