@@ -210,7 +210,7 @@ class Synthesizer:
 
     def identity(self, pid: int) -> Identity:
         """The identity ``pid`` (1-based) of this world."""
-        return sample_identity(_rng(self.seed, 0, pid), pid)
+        return sample_identity(_rng(self.seed, 0, pid), pid, self.body)
 
     def camera(self, cam: int) -> CameraSpec:
         """Camera ``cam`` (1-based) of this world."""
