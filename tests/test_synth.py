@@ -126,6 +126,19 @@ def test_identities_differ_by_clothing(synth):
     assert np.mean(same) < np.mean(other)
 
 
+def test_identities_differ_in_build(synth):
+    """Each identity's body is drawn from the body's shape prior (anny's adults): their betas
+    centre on the prior's mean, and heights and waist proportions spread as people's do."""
+    from ognet.body import body_measurements
+
+    betas = np.stack([synth.identity(pid).betas for pid in range(1, 121)])
+    assert np.abs(betas.mean(0) - synth.body.betas_mean).max() < 0.4
+    assert 0.8 < betas.std(0).min() and betas.std(0).max() < 1.2
+    m = body_measurements(synth.body, betas)
+    assert m["height_m"].std() > 0.07
+    assert m["waist_width"].std() / m["waist_width"].mean() > 0.06
+
+
 def test_albedo_paints_garments_on_body_parts(synth):
     from ognet.body import PART_NAMES
 

@@ -21,6 +21,11 @@ def add_arguments(parser):
     parser.add_argument("--queries-per-identity", type=int, default=3,
                         help="most queries per test identity, one per camera")
     parser.add_argument("--workers", type=int, default=0, help="rendering processes (0: this)")
+    parser.add_argument("--truth", action="store_true",
+                        help="also write each crop's ground truth beside it (NAME.truth: a "
+                             "compressed .npz with the person's mask, depth along the optical "
+                             "axis, 24 joints in the camera frame, height, camera pitch and "
+                             "betas; see ognet.synth.truth)")
 
 
 def run(args) -> int:
@@ -33,7 +38,7 @@ def run(args) -> int:
                               images_per_camera=args.images_per_camera,
                               cameras_per_identity=args.cameras_per_identity,
                               queries_per_identity=args.queries_per_identity,
-                              workers=args.workers)
+                              workers=args.workers, truth=args.truth)
     n = sum(counts.values())
     dt = time.perf_counter() - t0
     print(f"wrote {n} images to {args.out} in {dt:.1f} s ({n / dt:.1f} images/s): "

