@@ -165,6 +165,32 @@ def test_train_checkpoint_resume_index_search(market, tmp_path):
     assert results["tta"]["scales"] == [1.0, 1.1]
 
 
+def test_data_loading_workers_change_nothing(market, tmp_path):
+    """The configs load data in 4 worker processes: with 2 workers a run sees the batches of a
+    run in this process (per-item random draws, the loader's order), so the same losses, the
+    same evaluation and the same weights, bit for bit; the evaluation's features too."""
+    from ognet.data import PointCloudDataset, load_dataset
+    from ognet.engine.evaluation import extract_features
+
+    runs = {workers: train(tiny_config(market, tmp_path / f"w{workers}", epochs=2,
+                                       eval_every=2, average_last=0.5, workers=workers),
+                           progress=False)
+            for workers in (0, 2)}
+    here, there = runs[0]["history"], runs[2]["history"]
+    assert [h["loss"] for h in here] == [h["loss"] for h in there]
+    assert here[-1]["test_mAP"] == there[-1]["test_mAP"]
+    a = load_state_dict(runs[0]["checkpoint"])
+    b = load_state_dict(runs[2]["checkpoint"])
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    model = load_model(runs[0]["checkpoint"], device="cpu")
+    gallery = PointCloudDataset(load_dataset(market, splits=("gallery",)).gallery,
+                                num_points=256)
+    np.testing.assert_array_equal(
+        extract_features(model, gallery, batch_size=5, workers=2, progress=False),
+        extract_features(model, gallery, batch_size=5, workers=0, progress=False))
+
+
 def test_authors_test_time_feature_sums_before_normalising():
     from ognet.engine.evaluation import AUTHORS_TEST_SCALES, embed
 
