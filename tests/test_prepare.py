@@ -3,6 +3,8 @@ an interrupted run resumed gives the same clouds as one uninterrupted run."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -40,43 +42,68 @@ def _clouds(root: Path) -> dict[str, dict]:
     return {str(p.relative_to(root)): load_cloud(p) for p in sorted(root.rglob("*.npz"))}
 
 
-def test_prepare_interrupted_and_resumed(market, tmp_path, capsys):
-    full, parts = tmp_path / "full", tmp_path / "parts"
-    assert main(["prepare", "--src", str(market), "--dst", str(full), "--workers", "2"]) == 0
-    report = json.loads((full / "prepare_report.json").read_text())
+@pytest.fixture(scope="module")
+def prepared(market, tmp_path_factory) -> tuple[Path, str]:
+    """``market`` prepared in this process (``--workers 0``), and what it printed."""
+    out = tmp_path_factory.mktemp("prepared") / "clouds"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["prepare", "--src", str(market), "--dst", str(out), "--workers", "0"]) == 0
+    return out, printed.getvalue()
+
+
+def test_prepare_layout_and_report(prepared):
+    out, printed = prepared
+    report = json.loads((out / "prepare_report.json").read_text())
     assert report["images"] == 7 and report["lifted"] == 7
     assert report["pose"] + report["fallback"] == 6 and report["failed"] == 1
     assert any("0009_c1s1" in p["image"] and p["method"] == "failed"
                for p in report["problems"])
-    assert "1 failed" in capsys.readouterr().out
+    assert "1 failed" in printed
+    clouds = _clouds(out)
+    assert sorted(clouds) == sorted(f"{s}/{Path(n).stem}.npz" for s, ns in NAMES.items()
+                                    for n in ns)
+    for cloud in clouds.values():
+        assert cloud["points"].shape == (8192, 6) and cloud["mask"].shape == (128, 64)
+    assert not list(out.rglob("*.tmp.npz"))
 
-    # interrupted after 3 images, then resumed: the same files, the finished ones skipped
-    assert main(["prepare", "--src", str(market), "--dst", str(parts), "--workers", "1",
+
+def test_prepare_interrupted_and_resumed(market, prepared, tmp_path, capsys):
+    """Interrupted after 3 images, then resumed: the finished ones skipped, the same files as
+    one uninterrupted run."""
+    parts = tmp_path / "parts"
+    assert main(["prepare", "--src", str(market), "--dst", str(parts), "--workers", "0",
                  "--limit", "3"]) == 0
     assert len(list(parts.rglob("*.npz"))) == 3
     first = {p: p.stat().st_mtime_ns for p in parts.rglob("*.npz")}
     capsys.readouterr()
-    assert main(["prepare", "--src", str(market), "--dst", str(parts), "--workers", "1"]) == 0
+    assert main(["prepare", "--src", str(market), "--dst", str(parts), "--workers", "0"]) == 0
     assert "3 already lifted, 4 to do" in capsys.readouterr().out
     assert all(p.stat().st_mtime_ns == t for p, t in first.items())
     assert not list(parts.rglob("*.tmp.npz"))
-
-    a, b = _clouds(full), _clouds(parts)
-    assert sorted(a) == sorted(f"{s}/{Path(n).stem}.npz" for s, ns in NAMES.items() for n in ns)
+    a, b = _clouds(prepared[0]), _clouds(parts)
     assert sorted(a) == sorted(b)
     for key in a:
-        assert a[key]["points"].shape == (8192, 6) and a[key]["mask"].shape == (128, 64)
         np.testing.assert_array_equal(a[key]["points"], b[key]["points"], err_msg=key)
         np.testing.assert_array_equal(a[key]["mask"], b[key]["mask"])
         assert a[key]["method"] == b[key]["method"]
 
-    # --workers 0 lifts in this process (torch's thread count may differ from the workers':
-    # sums in another order, so equal up to float16 rounding)
-    here = tmp_path / "here"
-    assert main(["prepare", "--src", str(market), "--dst", str(here), "--workers", "0",
-                 "--limit", "1"]) == 0
-    (key, cloud), = _clouds(here).items()
-    np.testing.assert_allclose(cloud["points"], a[key]["points"], atol=1e-3)
+
+def test_worker_processes_lift_what_this_process_lifts(market, prepared, tmp_path):
+    """``--workers 2``: two spawned processes (one torch thread each) lift every image, the
+    one that is not a picture failing in a worker as it fails here; torch's thread count
+    differs from this process's, so sums run in another order: equal up to float16
+    rounding. The only test that starts a process pool."""
+    pooled = tmp_path / "pooled"
+    assert main(["prepare", "--src", str(market), "--dst", str(pooled), "--workers", "2"]) == 0
+    report = json.loads((pooled / "prepare_report.json").read_text())
+    assert report["workers"] == 2 and report["failed"] == 1 and report["lifted"] == 7
+    a, b = _clouds(prepared[0]), _clouds(pooled)
+    assert sorted(a) == sorted(b)
+    for key in a:
+        np.testing.assert_allclose(b[key]["points"], a[key]["points"], atol=1e-3, err_msg=key)
+        np.testing.assert_array_equal(a[key]["mask"], b[key]["mask"])
+        assert a[key]["method"] == b[key]["method"]
 
 
 def test_prepare_missing_splits(tmp_path):
@@ -91,7 +118,8 @@ def test_prepare_bad_body_model_dir(market, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_shards_are_disjoint_and_together_give_the_unsharded_output(market, tmp_path, capsys):
+def test_shards_are_disjoint_and_together_give_the_unsharded_output(market, prepared, tmp_path,
+                                                                   capsys):
     from ognet.commands.prepare import list_jobs, shard_of
 
     images = [image for image, _ in list_jobs(market, tmp_path)]
@@ -100,8 +128,7 @@ def test_shards_are_disjoint_and_together_give_the_unsharded_output(market, tmp_
         assert all(0 <= s < n for s in owners)        # each image in exactly one shard
     assert len({shard_of(image, 2) for image in images}) == 2   # both shards have work here
 
-    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
-    assert main(["prepare", "--src", str(market), "--dst", str(whole), "--workers", "0"]) == 0
+    whole, sharded = prepared[0], tmp_path / "sharded"
     seen: set[str] = set()
     for i in range(2):                                # two "machines", one output tree
         before = set(_clouds(sharded)) if sharded.exists() else set()

@@ -19,11 +19,30 @@ def person_cloud(n: int = 8192, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def trace():
+def model():
     torch.manual_seed(0)
-    model = create_model("ognet_small", num_points=2048, stage_points=[384, 192, 96, 48]).eval()
-    points = person_cloud(2048, seed=1)
-    return model.trace(torch.from_numpy(points))
+    return create_model("ognet_small", num_points=2048, stage_points=[384, 192, 96, 48]).eval()
+
+
+@pytest.fixture(scope="module")
+def trace(model):
+    return model.trace(torch.from_numpy(person_cloud(2048, seed=1)))
+
+
+@pytest.fixture(scope="module")
+def last_module_input(model, trace) -> np.ndarray:
+    """(N, 3 + C) ``[xyz, features]`` that the last module got (caught by a hook): the space
+    its non-local graph is built in."""
+    caught = {}
+    hook = model.blocks[-1].register_forward_pre_hook(
+        lambda _m, args: caught.__setitem__("in", args))
+    try:
+        with torch.no_grad():
+            model.forward_features(trace.points[None])
+    finally:
+        hook.remove()
+    xyz, h = caught["in"][:2]
+    return torch.cat([xyz[0], h[0]], dim=-1).numpy()
 
 
 def figure_bytes(fig) -> int:
@@ -88,12 +107,33 @@ def test_nonlocal_graph_is_the_last_modules(trace):
     assert "built in the last module only" in fig.layout.annotations[0].text
 
 
-def test_knn_edges_of_chosen_point(trace):
-    m = trace.modules[1]
-    fig = viz.layer_figure(trace, 2, "knn graph", point=5)
-    mine = next(t for t in fig.data if t.name == "edges of point 5")
-    k = int((m.knn_edges[1] == int(m.sampled_idx[5])).sum())
-    assert len(mine.x) == 3 * k  # a None-separated segment per edge
+@pytest.mark.parametrize("view", ["knn graph", "non-local graph"])
+def test_graph_views_draw_each_points_nearest_neighbours(model, trace, last_module_input, view):
+    """The chosen point's edges go to its k nearest points, found here by SciPy's k-d tree:
+    in xyz (every module's KNN graph; the non-local view before the last module shows it
+    too), in ``[xyz, features]`` for the last module's non-local graph; the graph's other
+    edges are a sample of all N k."""
+    from scipy.spatial import cKDTree
+
+    k, last = model.config.k, len(trace.modules)
+    for module, m in enumerate(trace.modules, start=1):
+        in_xyz = m.in_xyz.numpy()
+        space = last_module_input if view == "non-local graph" and module == last else in_xyz
+        for point in (0, 5):
+            centre = point if m.sampled_idx is None else int(m.sampled_idx[point])
+            _, nearest = cKDTree(space).query(space[centre], k=k)
+            fig = viz.layer_figure(trace, module, view, point=point)
+            mine = next(t for t in fig.data if t.name == f"edges of point {point}")
+            ends = np.stack([mine.x, mine.y, mine.z], axis=1).astype(float)
+            np.testing.assert_allclose(ends[0::3], np.repeat(in_xyz[[centre]], k, axis=0),
+                                       atol=6e-4)
+            drawn, want = ends[1::3], in_xyz[nearest]
+            gap = np.linalg.norm(drawn[:, None] - want[None], axis=2)
+            assert len(drawn) == k and gap.min(axis=1).max() < 1e-3 \
+                and gap.min(axis=0).max() < 1e-3, (view, module, point)
+            n_edges = len(in_xyz) * k
+            assert any(t.name == f"edges ({min(1500, n_edges)} of {n_edges})"
+                       for t in fig.data)
 
 
 def test_overlay_and_frame():
