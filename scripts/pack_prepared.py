@@ -15,6 +15,7 @@ cloud, all in one ``np.savez_compressed`` archive; unpacking writes the same tre
 from __future__ import annotations
 
 import argparse
+import lzma
 import sys
 from pathlib import Path
 
@@ -42,21 +43,43 @@ def pack(src: Path, out: Path, splits: list[str]) -> int:
     shapes = {p.shape for p in points}
     if len(shapes) != 1:
         raise SystemExit(f"clouds differ in shape: {sorted(shapes)}")
-    masks = np.stack(masks)
-    np.savez_compressed(out, names=np.array(names), points=np.stack(points),
-                        masks=np.packbits(masks, axis=-1), mask_shape=np.array(masks.shape),
-                        methods=np.array(methods))
+    points, masks = np.stack(points), np.stack(masks)
+    rgb = np.round(points[..., 3:].astype(np.float32) * 255).astype(np.uint8)
+    if not np.array_equal((rgb / 255).astype(np.float16), points[..., 3:]):
+        raise SystemExit("colours are not k / 255 in float16: cannot pack them as uint8")
+    np.savez(out, names=np.array(names), shape=np.array(points.shape),
+             xyz=_squeeze(_planes(points[..., :3])), rgb=_squeeze(rgb.transpose(0, 2, 1)),
+             masks=np.packbits(masks, axis=-1), mask_shape=np.array(masks.shape),
+             methods=np.array(methods))
     return len(files)
+
+
+def _planes(xyz: np.ndarray) -> np.ndarray:
+    """(n, N, 3) float16 -> (n, 3, 2, N) bytes: each axis's low and high bytes apart."""
+    return xyz.view(np.uint8).reshape(*xyz.shape, 2).transpose(0, 2, 3, 1)
+
+
+def _squeeze(array: np.ndarray) -> np.ndarray:
+    return np.frombuffer(lzma.compress(np.ascontiguousarray(array).tobytes()), np.uint8)
+
+
+def _unsqueeze(blob: np.ndarray, shape: tuple) -> np.ndarray:
+    return np.frombuffer(lzma.decompress(blob.tobytes()), np.uint8).reshape(shape)
 
 
 def unpack(src: Path, dst: Path) -> int:
     with np.load(src, allow_pickle=False) as data:
+        n, size, _ = (int(s) for s in data["shape"])
+        planes = _unsqueeze(data["xyz"], (n, 3, 2, size))
+        xyz = np.ascontiguousarray(planes.transpose(0, 3, 1, 2)).view(np.float16)[..., 0]
+        rgb = _unsqueeze(data["rgb"], (n, 3, size)).transpose(0, 2, 1)
+        points = np.concatenate([xyz, (rgb / 255).astype(np.float16)], axis=-1)
         shape = tuple(int(s) for s in data["mask_shape"])
         masks = np.unpackbits(data["masks"], axis=-1, count=shape[-1]).astype(bool)
-        for name, points, mask, method in tqdm(zip(data["names"], data["points"], masks,
+        for name, cloud, mask, method in tqdm(zip(data["names"], points, masks,
                                                    data["methods"], strict=True),
                                                total=len(masks), desc="unpacking"):
-            save_cloud(dst / str(name), points, mask, str(method))
+            save_cloud(dst / str(name), cloud, mask, str(method))
     return len(masks)
 
 
