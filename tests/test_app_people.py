@@ -39,6 +39,7 @@ def photos(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+@pytest.mark.slow
 def test_search_without_a_person_is_an_app_error(client, photos):  # noqa: F811
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
@@ -49,6 +50,7 @@ def test_search_without_a_person_is_an_app_error(client, photos):  # noqa: F811
     assert lifted["person_found"] is False and lifted["message"].startswith("No person found")
 
 
+@pytest.mark.slow
 def test_search_a_wide_photo_searches_its_largest_person(client, photos):  # noqa: F811
     from gradio_client import handle_file
 
@@ -58,6 +60,7 @@ def test_search_a_wide_photo_searches_its_largest_person(client, photos):  # noq
     assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.browser
 def test_page_says_no_person_and_picks_people(server, photos):  # noqa: F811
     if not Path(CHROMIUM).exists():
         pytest.skip("no Chromium at /usr/bin/chromium (scripts/setup.sh installs Debian's "

@@ -72,6 +72,7 @@ def test_missing_video_and_other_videos_are_clear_errors(tmp_path, monkeypatch, 
     assert capsys.readouterr().out.startswith("error:")
 
 
+@pytest.mark.slow
 @needs_video
 def test_detector_finds_the_people_of_a_frame():
     """Frame 200 (looked at): five people 60-110 pixels tall, apart, and a pair walking
@@ -87,6 +88,7 @@ def test_detector_finds_the_people_of_a_frame():
     assert len(foreground_boxes(background, background)) == 0
 
 
+@pytest.mark.slow
 @needs_video
 def test_the_labels_cover_every_tracklet_of_the_video():
     """The tracker's tracks on the full video are exactly the labelled ones (ids and first

@@ -14,6 +14,8 @@ from ognet.data import parse_name
 from ognet.gallery import GalleryIndex
 from ognet.pointcloud import load_cloud, sample_points
 
+pytestmark = pytest.mark.slow  # trains a model
+
 
 def test_synthetic_dataset_trains_and_evaluates(tmp_path):
     images, clouds, run = tmp_path / "images", tmp_path / "clouds", tmp_path / "run"

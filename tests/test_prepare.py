@@ -89,6 +89,7 @@ def test_prepare_interrupted_and_resumed(market, prepared, tmp_path, capsys):
         assert a[key]["method"] == b[key]["method"]
 
 
+@pytest.mark.slow
 def test_worker_processes_lift_what_this_process_lifts(market, prepared, tmp_path):
     """``--workers 2``: two spawned processes (one torch thread each) lift every image, the
     one that is not a picture failing in a worker as it fails here; torch's thread count

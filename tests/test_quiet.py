@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ognet.quiet import is_noise, native_stderr_filtered, stdout_filtered
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +45,7 @@ def test_native_stderr_keeps_other_lines(capfd):
     assert out.splitlines() == ["and this one"]
 
 
+@pytest.mark.slow
 def test_lifting_a_photo_prints_nothing():
     """A fresh process lifts a photo (MediaPipe's first inference and first person, the body
     model's load): nothing reaches the console."""

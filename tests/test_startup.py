@@ -4,6 +4,7 @@ official SMPL files holding chumpy objects: each a one-line error, in the librar
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -76,32 +77,48 @@ def _app(*args) -> subprocess.CompletedProcess:
                           cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
+def _app_here(capfd, *args) -> subprocess.CompletedProcess:
+    """``app.main`` in this process, its exit code and console (file descriptors 1 and 2) as a
+    subprocess would give them; the start-up stops before anything is launched."""
+    spec = importlib.util.spec_from_file_location("app_under_test", REPO / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    capfd.readouterr()
+    code = app.main([*args, "--port", "0"])
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(["app.py", *args], code, out, err)
+
+
 def _one_error_line(proc) -> str:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), lines
+    assert proc.stdout == "", proc.stdout
     return lines[0]
 
 
+@pytest.mark.slow
 def test_the_app_stops_on_a_gallery_of_another_checkpoint(tmp_path):
+    """``python app.py`` in a fresh process (its imports' console output included): the one
+    start-up test that needs a process of its own."""
     ckpt, gallery = small_assets(tmp_path, num_points=4096)
     line = _one_error_line(_app("--checkpoint", str(ckpt), "--gallery", str(gallery)))
     assert "built by another checkpoint" in line
 
 
-def test_the_app_stops_on_a_gallery_missing_a_field(tmp_path):
+def test_the_app_stops_on_a_gallery_missing_a_field(tmp_path, capfd):
     ckpt, gallery = small_assets(tmp_path)
     _rewrite(gallery / "index.safetensors", drop_array="pids")
-    line = _one_error_line(_app("--checkpoint", str(ckpt), "--gallery", str(gallery)))
+    line = _one_error_line(_app_here(capfd, "--checkpoint", str(ckpt), "--gallery", str(gallery)))
     assert "without pids" in line
 
 
-def test_the_app_stops_on_chumpy_smpl_files(tmp_path):
+def test_the_app_stops_on_chumpy_smpl_files(tmp_path, capfd):
     from test_body import _chumpy_pickle
 
     ckpt, gallery = small_assets(tmp_path)
     (tmp_path / "smpl").mkdir()
     _chumpy_pickle(tmp_path / "smpl" / "SMPL_NEUTRAL.pkl")
-    line = _one_error_line(_app("--checkpoint", str(ckpt), "--gallery", str(gallery),
-                                "--body-model-dir", str(tmp_path)))
+    line = _one_error_line(_app_here(capfd, "--checkpoint", str(ckpt), "--gallery", str(gallery),
+                                     "--body-model-dir", str(tmp_path)))
     assert "chumpy" in line
