@@ -177,3 +177,88 @@ def test_truth_is_the_same_from_worker_processes(tmp_path):
         a, b = load_truth(f), load_truth(tmp_path / "pool" / f.relative_to(tmp_path / "one"))
         assert np.array_equal(a.depth, b.depth, equal_nan=True)
         assert np.array_equal(a.joints, b.joints)
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+def _bench():
+    """benchmarks/bench_lift_truth.py as a module."""
+    import importlib.util
+
+    from conftest import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_lift_truth", REPO_ROOT / "benchmarks" / "bench_lift_truth.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _oracle(truth, turn: bool = False):
+    """A lifting that returns the truth itself, in the cloud's frame: one point per pixel on an
+    orthographic grid at the person's mean depth, z towards the camera (``turn``: the person
+    turned about the vertical to face the other way: x and z negated)."""
+    from types import SimpleNamespace
+
+    H, W = truth.mask.shape
+    d = float(np.nanmean(truth.depth))
+    v, u = np.mgrid[0:H, 0:W] + 0.5
+    x = (u - truth.principal_px[0]) / truth.focal_px[0] * d
+    y = -(v - truth.principal_px[1]) / truth.focal_px[1] * d
+    z = np.where(truth.mask, d - np.nan_to_num(truth.depth, nan=d), 0.0)
+    joints = truth.joints + np.float32([0, 0, d])
+    if turn:
+        z, joints = -z, joints * np.float32([-1, 1, -1])
+    points = np.concatenate([np.stack([x, y, z], -1).reshape(-1, 3), np.zeros((H * W, 3))], 1)
+    return SimpleNamespace(method="pose", foreground=truth.mask.copy(), points=points,
+                           joints=joints, betas=truth.betas, height_m=truth.height_m,
+                           camera_pitch_deg=truth.camera_pitch_deg)
+
+
+def test_the_truth_scores_perfectly_and_turned_around_does_not(synth, truths):
+    """The benchmark's frames: the truth, lifted perfectly, scores as the truth; seen from the
+    wrong side it is flagged (a sign error in depth or facing would swap the two)."""
+    from ognet.body import body_measurements
+
+    bench = _bench()
+    truth = truths[(3, 2, 0)]
+    build = {k: v[:1] for k, v in body_measurements(synth.body, truth.betas).items()}
+    row = bench.score(_oracle(truth), truth, synth.body, build, build)
+    assert row["pose_found"] == 1 and row["iou"] == 1.0
+    assert row["depth_r"] > 0.999 and row["relief_r"] > 0.999 and row["depth_rmse_cm"] < 0.1
+    assert row["depth_std_cm"] > 5  # the person's depth varies: r measures something
+    assert row["lean_deg"] < 1e-3 and abs(row["tilt_deg"]) < 1e-3 and row["facing_deg"] < 1e-3
+    assert row["pa_mpjpe_mm"] < 1e-3 and row["joints_2d_px"] < 3.0  # orthographic vs pinhole
+    assert row["height_err_cm"] == 0 and row["pitch_err_deg"] == 0
+    assert row["build_err_pct"] == 0 and row["pve_t_sc_mm"] < 1e-3
+    assert not row["flipped"] and not row["back_to_front"]
+    turned = bench.score(_oracle(truth, turn=True), truth, synth.body, build, build)
+    assert turned["depth_r"] < -0.999 and turned["back_to_front"] == 1
+    assert turned["tilt_deg"] < -10  # the true spine leans towards a camera looking down
+    # A body with another build is told apart from the truth's.
+    other = bench.pve_t_sc(synth.body, synth.body.betas_mean, truth.betas)
+    assert other > 3.0
+
+
+def test_lift_truth_benchmark_runs_tiny(tmp_path, capsys):
+    """``bench_lift_truth.py --tiny``: 4 held-out crops lifted by every lifting, scored, the
+    rows written and the tables printed."""
+    import csv
+
+    from ognet.lift import LIFTINGS
+
+    bench = _bench()
+    assert bench.main(["--tiny", "--csv", str(tmp_path / "rows.csv")]) == 0
+    out = capsys.readouterr().out
+    assert all(f"`{name}`" in out for name in LIFTINGS) and "ANSUR II" in out
+    rows = list(csv.DictReader(open(tmp_path / "rows.csv")))
+    assert len(rows) == 4 * len(LIFTINGS)
+    assert {(r["pid"], r["cam"]) for r in rows} == {(str(p), str(c)) for p, c, _ in
+                                                    bench.plan(4)}
+    for r in rows:
+        assert not r["error"], r
+        assert 0.0 < float(r["iou"]) <= 1.0 and 0.0 <= float(r["lean_deg"]) <= 180.0
+        assert float(r["lift_ms"]) > 0 and float(r["pa_mpjpe_mm"]) > 0
+    for name in LIFTINGS:  # the lifting saw the crop the truth describes (mirrored: 0.34)
+        assert np.median([float(r["iou"]) for r in rows if r["lifting"] == name]) > 0.45
