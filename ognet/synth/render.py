@@ -163,6 +163,8 @@ class _Frame:
 
     def truth(self, ident: Identity, person: _Person, hw: tuple[int, int],
               key: tuple[int, int, int, int]) -> RenderTruth:
+        """This crop's :class:`RenderTruth` (``key``: pid, cam, index, seed), everything in
+        the camera frame."""
         mask, depth = person_truth(self.t_hit, hw)
         left, top, width, height = self.box
         focal = np.array([hw[1] / width, hw[0] / height])
