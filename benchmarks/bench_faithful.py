@@ -18,7 +18,9 @@ one-pass features, trapezoid AP). Nothing is chosen on the test split. The arms:
   a lifted crop's 8192 are every 8th pixel column), in training half random rows and half
   strided with a random phase; evaluation strided the same way;
 - ``earlier_init``: initialisation as before issue 25: every linear layer Kaiming (leaky ReLU
-  0.2, fan-in), norms weight 1, classifier N(0, 0.001^2).
+  0.2, fan-in), norms weight 1, classifier N(0, 0.001^2);
+- ``amp_bf16``, ``amp_fp16`` (a GPU's arms, not run by default): ``default`` trained and
+  evaluated under ``--amp bf16`` / ``--amp fp16`` (issue 25 point 2).
 
 ``row_stride`` and ``earlier_init`` put the earlier rule back in the run's own process (they
 exist only here, as baselines). Runs go ``--parallel`` at a time, one torch thread each
@@ -28,8 +30,12 @@ seed's figures and each arm's paired difference from ``default``, and writes
 ``OUT/study.json``.
 
 Model: OG-Net-Small at a quarter of its width with 1024 points (the shipped demo model's
-setting); ``--full-model`` trains the paper's OG-Net-Small with 4096 points instead (a GPU
-run: ``--device cuda --parallel 1 --threads 16``).
+setting); ``--full-model`` trains the paper's OG-Net-Small with 4096 points instead. On a
+GPU, every arm:
+
+    python benchmarks/bench_faithful.py --data PREPARED --out OUT --full-model --device cuda \
+        --parallel 1 --threads 16 --epochs 100 --arms default ball_first row_stride \
+        earlier_init amp_bf16 amp_fp16
 """
 
 from __future__ import annotations
@@ -49,7 +55,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 RECIPE = REPO / "configs" / "ognet_small_market.yaml"
-ARMS = ("default", "ball_first", "row_stride", "earlier_init")
+ARMS = ("default", "ball_first", "row_stride", "earlier_init", "amp_bf16", "amp_fp16")
+#: The arms a CPU study runs by default (mixed precision is for a GPU).
+CPU_ARMS = ARMS[:4]
+#: Precision of each arm: float32 but for the mixed-precision arms.
+AMP = {"amp_bf16": "bf16", "amp_fp16": "fp16"}
 #: The shipped demo model: a quarter of OG-Net-Small's width, 1024 points, stages halved twice.
 DEMO = {"num_points": 1024,
         "model_overrides": {"stage_points": [192, 96, 48, 24], "channels": [12, 24, 48, 96]}}
@@ -113,7 +123,7 @@ def run_one(arm: str, seed: int, args) -> dict:
         RECIPE, data=str(args.data), out_dir=str(out), epochs=args.epochs,
         warmup_epochs=max(1, args.epochs // 10), seed=seed, device=args.device, workers=0,
         num_points=size["num_points"], model_overrides=overrides, eval_every=0,
-        batch_size=args.batch_size, amp=args.amp, resume=True)
+        batch_size=args.batch_size, amp=AMP.get(arm, "off"), resume=True)
     t0 = time.perf_counter()
     trained = train(config, progress=False)
     t1 = time.perf_counter()
@@ -122,9 +132,9 @@ def run_one(arm: str, seed: int, args) -> dict:
     kw = {"num_points": config.num_points}
     ev = evaluate_retrieval(model, PointCloudDataset(data.query, **kw),
                             PointCloudDataset(data.gallery, **kw), batch_size=36,
-                            device=args.device, progress=False, amp=args.amp)
+                            device=args.device, progress=False, amp=config.amp)
     result = {"arm": arm, "seed": seed, "rank1": ev["rank1"], "rank5": ev["rank5"],
-              "mAP": ev["mAP"], "num_query": ev["num_query"],
+              "mAP": ev["mAP"], "amp": config.amp, "num_query": ev["num_query"],
               "num_gallery": ev["num_gallery"], "train_s": round(t1 - t0),
               "evaluate_s": round(time.perf_counter() - t1), "epochs": args.epochs,
               "num_points": config.num_points, "model_overrides": overrides,
@@ -137,8 +147,8 @@ def run_one(arm: str, seed: int, args) -> dict:
 def launch(arm: str, seed: int, args) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--data", str(args.data), "--out", str(args.out),
            "--epochs", str(args.epochs), "--device", args.device, "--threads",
-           str(args.threads), "--batch-size", str(args.batch_size), "--amp", args.amp,
-           "--run", arm, str(seed)] + (["--full-model"] if args.full_model else [])
+           str(args.threads), "--batch-size", str(args.batch_size), "--run", arm,
+           str(seed)] + (["--full-model"] if args.full_model else [])
     log = open(Path(args.out) / f"{arm}_s{seed}.log", "w")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     print(f"start {arm} seed {seed}", flush=True)
@@ -183,14 +193,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="prepared dataset folder")
     parser.add_argument("--out", type=Path, required=True, help="runs and study.json")
-    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(CPU_ARMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=36)
     parser.add_argument("--parallel", type=int, default=2, help="runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--amp", default="off", choices=("off", "bf16", "fp16"))
     parser.add_argument("--full-model", action="store_true",
                         help="the paper's OG-Net-Small, 4096 points (default: the demo model)")
     parser.add_argument("--run", nargs=2, metavar=("ARM", "SEED"), help=argparse.SUPPRESS)
@@ -230,7 +239,7 @@ def main() -> int:
                               "full_model": args.full_model, "train_items":
                               first["train_items"], "num_query": first["num_query"],
                               "num_gallery": first["num_gallery"], "device": args.device,
-                              "amp": args.amp, "minutes": round((time.time() - t0) / 60, 1)},
+                              "minutes": round((time.time() - t0) / 60, 1)},
                   "arms": study}
     (args.out / "study.json").write_text(json.dumps(study_file, indent=2) + "\n")
     print(json.dumps(study_file["setting"]))
