@@ -14,10 +14,12 @@ Where the paper is silent the authors' code decides (``layumi/person-reid-3d``:
   evenly spaced distance ranks inside the ball, so they spread over it
   (:func:`ognet.ops.multi_scale_ball_query`, ``members="spread"``). Their rule is the named
   option ``grouping="ball_first"`` (``members="first"``: the first r points in the cloud's
-  canonical order, padded with the first); both are measured side by side in BENCHMARKS.md
-  ("Ball members"). ``grouping="nearest"`` (the r nearest points, no radius) is kept as a
-  named option: on a 4096-point lifted cloud the 32 nearest points lie within about 6 cm of
-  the centre, so its three scales nearly coincide; it is not the default for that reason.
+  canonical order, padded with the first; on a lifted crop the 32 members of a 0.4 m ball
+  then lie in a slab about 5 cm high at its top, centred 36 cm from the ball's centre); both
+  are measured side by side in BENCHMARKS.md ("Faithful in the details").
+  ``grouping="nearest"`` (the r nearest points, no radius) is kept as a named option: on a
+  4096-point lifted cloud the 32 nearest points lie within about 8 cm of the centre
+  (median), so its three scales nearly coincide; it is not the default for that reason.
   Every rule chooses from the geometry alone: the model canonicalises its input
   (:func:`ognet.ops.canonical_order`), so the order of the input points never changes the
   embedding.
