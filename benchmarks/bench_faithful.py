@@ -19,14 +19,17 @@ one-pass features, trapezoid AP). Nothing is chosen on the test split. The arms:
   strided with a random phase; evaluation strided the same way;
 - ``earlier_init``: initialisation as before issue 25: every linear layer Kaiming (leaky ReLU
   0.2, fan-in), norms weight 1, classifier N(0, 0.001^2);
+- ``index_ties``: the model's input not put in canonical order (ties of FPS and k-NN go to
+  the lower index of the points as the sampler lists them, as before issue 25; the ball
+  query keeps its own tie-break by value);
 - ``amp_bf16``, ``amp_fp16`` (a GPU's arms, not run by default): ``default`` trained and
   evaluated under ``--amp bf16`` / ``--amp fp16`` (issue 25 point 2).
 
-``row_stride`` and ``earlier_init`` put the earlier rule back in the run's own process (they
-exist only here, as baselines). Runs go ``--parallel`` at a time, one torch thread each
-(``--threads``), each in its own process; a run whose ``result.json`` exists is kept, so the
-command resumes. Prints a table of mean ± sample standard deviation over the seeds, each
-seed's figures and each arm's paired difference from ``default``, and writes
+``row_stride``, ``earlier_init`` and ``index_ties`` put the earlier rule back in the run's own
+process (they exist only here, as baselines). Runs go ``--parallel`` at a time, one torch
+thread each (``--threads``), each in its own process; a run whose ``result.json`` exists is
+kept, so the command resumes. Prints a table of mean ± sample standard deviation over the
+seeds, each seed's figures and each arm's paired difference from ``default``, and writes
 ``OUT/study.json``.
 
 Model: OG-Net-Small at a quarter of its width with 1024 points (the shipped demo model's
@@ -55,9 +58,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 RECIPE = REPO / "configs" / "ognet_small_market.yaml"
-ARMS = ("default", "ball_first", "row_stride", "earlier_init", "amp_bf16", "amp_fp16")
+ARMS = ("default", "ball_first", "row_stride", "earlier_init", "index_ties", "amp_bf16",
+        "amp_fp16")
 #: The arms a CPU study runs by default (mixed precision is for a GPU).
-CPU_ARMS = ARMS[:4]
+CPU_ARMS = ARMS[:5]
 #: Precision of each arm: float32 but for the mixed-precision arms.
 AMP = {"amp_bf16": "bf16", "amp_fp16": "fp16"}
 #: The shipped demo model: a quarter of OG-Net-Small's width, 1024 points, stages halved twice.
@@ -103,6 +107,7 @@ def run_one(arm: str, seed: int, args) -> dict:
     """Train and evaluate one arm at one seed in this process; returns its result."""
     import torch
 
+    import ognet.ops
     import ognet.pointcloud
     from ognet import load_model
     from ognet.data import PointCloudDataset, load_dataset
@@ -114,6 +119,10 @@ def run_one(arm: str, seed: int, args) -> dict:
         ognet.pointcloud.sample_rows = row_stride_rows  # what sample_points calls
     if arm == "earlier_init":
         OGNet._init_weights = earlier_init
+    if arm == "index_ties":
+        sort = ognet.ops.canonical_order
+        ognet.ops.canonical_order = lambda p: (  # the model's (B, N, 6) input: left as it is
+            torch.arange(p.shape[1]).expand(p.shape[0], -1) if p.shape[-1] == 6 else sort(p))
     size = FULL if args.full_model else DEMO
     overrides = {**size["model_overrides"]}
     if arm == "ball_first":
