@@ -102,7 +102,10 @@ def sample_rows(points: np.ndarray, num_points: int = MODEL_POINTS, mode: str = 
     on the order of the rows, and covers the person evenly in 3D and in the image.
 
     The authors' loader (``market3d.py``) takes evenly spaced rows (``np.linspace``) of the
-    stored cloud, or, for half of the training draws, random ones. Evenly spaced through a
+    stored cloud, or, for half of the training draws, random ones, from the points that have
+    a colour (pure white marks a point without one in their files; such points only make up
+    the count when too few are coloured); every point of a lifted crop has a colour, so here
+    all of them take part. Evenly spaced through a
     lifted crop's rows (one point per pixel, row-major) keeps whole pixel columns: 1024 of
     8192 points are every 8th column of a 64-pixel-wide crop, vertical stripes 8 pixels
     apart. Evenly spaced along the Hilbert curve, each of ``num_points`` runs of consecutive
