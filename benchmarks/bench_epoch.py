@@ -10,11 +10,13 @@ coloured top and bottom in front of a background plane at its mean depth (the sh
 lifted crop). It is timing data, not a re-id dataset: no accuracy is read from it. Then, for
 each of ``--configs`` (the authors' Market-1501 command of each variant, ``configs/*.yaml``),
 it runs the real training loop (:func:`ognet.engine.trainer.train`) with that config (its
-batch, points, k, loss, augmentation, balanced sampler, AMP on CUDA) for ``--epochs`` epochs
+batch, points, k, loss, augmentation, balanced sampler; float32, or the first of ``--amp``)
+for ``--epochs`` epochs
 of the unchanged 1000/1500-epoch schedule (``stop_epoch``), and prints each epoch's wall
 time, the clouds per second and the full recipe's time at that rate. What bounds it is the
 second table: the same training step on one batch held on the device (no loader, no
-augmentation), eager and, with ``--compile``, through ``torch.compile``. An epoch slower
+augmentation), in each precision of ``--amp`` (``--amp off bf16 fp16``: float32 and the two
+mixed precisions), eager and, with ``--compile``, through ``torch.compile``. An epoch slower
 than the resident-batch rate is bound by loading and augmenting the clouds (``--workers``).
 
 Under ``torchrun`` every process trains its share of each global batch (DDP, NCCL on GPUs,
@@ -27,6 +29,7 @@ the script on a CPU.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -43,9 +46,9 @@ sys.path.insert(0, str(REPO))
 
 from ognet.engine import distributed  # noqa: E402
 from ognet.engine.checkpoint import resolve_device  # noqa: E402
-from ognet.engine.config import TrainConfig  # noqa: E402
+from ognet.engine.config import AMP_MODES, TrainConfig  # noqa: E402
 from ognet.engine.losses import CircleLoss  # noqa: E402
-from ognet.engine.trainer import train, training_step  # noqa: E402
+from ognet.engine.trainer import grad_scaler, train, training_step  # noqa: E402
 from ognet.models import create_model  # noqa: E402
 from ognet.pointcloud import save_cloud  # noqa: E402
 
@@ -101,7 +104,8 @@ def recipe(name: str, args, out_dir: Path) -> TrainConfig:
     """The Market config ``configs/<name>.yaml`` with this run's data, device, workers and
     sizes."""
     overrides = {"data": str(args.data), "out_dir": str(out_dir), "device": args.device,
-                 "workers": args.workers, "eval_every": 0, "resume": False}
+                 "workers": args.workers, "eval_every": 0, "resume": False,
+                 "amp": args.amp[0]}
     if args.num_points:
         overrides["num_points"] = args.num_points
     if args.batch_size:
@@ -130,8 +134,7 @@ def time_resident_batch(config: TrainConfig, device: torch.device, compile_model
                                         for i in range(config.batch_size)])).to(device)
     labels = torch.arange(config.batch_size, device=device) % 751
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, amsgrad=True)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = grad_scaler(config, device)
     circle = CircleLoss(config.circle_margin, config.circle_gamma) \
         if "circle" in config.loss else None
 
@@ -168,6 +171,9 @@ def main() -> int:
                         help="override the model's (a small CPU check)")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--amp", nargs="+", choices=AMP_MODES, default=["off"],
+                        help="precisions: the epochs run in the first, the resident batch in "
+                        "each (off: float32, the training default)")
     parser.add_argument("--compile", action="store_true",
                         help="also time the resident batch through torch.compile")
     args = parser.parse_args()
@@ -196,24 +202,26 @@ def main() -> int:
         configs.append((name, cfg))
         if main_process:
             rate = n_clouds // cfg.batch_size * cfg.batch_size / secs[-1]
-            amp = "yes" if cfg.amp and device.type == "cuda" else "no"
+            amp = cfg.amp
             print(f"| {name} | {cfg.num_points} | {cfg.batch_size} | {amp} | "
                   f"{', '.join(f'{s:.1f}' for s in secs)} | {rate:.0f} | {cfg.epochs} | "
                   f"{cfg.epochs * secs[-1] / 3600:.2f} h |", flush=True)
     if ctx.enabled:
         return 0
     print("\nThe same training step on one batch held on the device (no loader), clouds/s")
-    print("| config | eager | torch.compile |")
-    print("|---|---:|---:|")
+    print("| config | AMP | eager | torch.compile |")
+    print("|---|---|---:|---:|")
     for name, cfg in configs:
-        eager = time_resident_batch(cfg, device, False, args.steps)
-        compiled = "-"
-        if args.compile:
-            try:
-                compiled = f"{time_resident_batch(cfg, device, True, args.steps):.0f}"
-            except Exception as exc:  # report, do not hide: the eager figure stands
-                compiled = f"failed: {type(exc).__name__}: {str(exc)[:80]}"
-        print(f"| {name} | {eager:.0f} | {compiled} |", flush=True)
+        for amp in args.amp:
+            cfg = dataclasses.replace(cfg, amp=amp)
+            eager = time_resident_batch(cfg, device, False, args.steps)
+            compiled = "-"
+            if args.compile:
+                try:
+                    compiled = f"{time_resident_batch(cfg, device, True, args.steps):.0f}"
+                except Exception as exc:  # report, do not hide: the eager figure stands
+                    compiled = f"failed: {type(exc).__name__}: {str(exc)[:80]}"
+            print(f"| {name} | {amp} | {eager:.0f} | {compiled} |", flush=True)
     return 0
 
 

@@ -10,10 +10,11 @@
 #     --configs ognet_small_market" DATA=/tmp/timing_small bash benchmarks/gpu_check.sh
 #
 # 1. One epoch of each variant's Market-1501 recipe (configs/ognet_market.yaml,
-#    ognet_small_market.yaml, ognet_deep_circle_market.yaml: 4096 points, AMP) on a
+#    ognet_small_market.yaml, ognet_deep_circle_market.yaml: 4096 points, float32) on a
 #    Market-sized timing set (751 identities x 17 clouds of 8192 points, written once to
 #    /tmp/market_timing), and what bounds it: the same step on a batch held on the GPU, eager
-#    and through torch.compile (benchmarks/bench_epoch.py). Issue 9's goal: the 1000-epoch
+#    and through torch.compile, in float32 and under --amp bf16 / fp16 (issue 25's speed of
+#    mixed precision; benchmarks/bench_epoch.py). Issue 9's goal: the 1000-epoch
 #    recipe in under 2 hours on one H100, about 1,800 clouds/s for OG-Net.
 # 2. The same epoch of OG-Net-Small under `torchrun --nproc_per_node 1` (DDP over NCCL on the
 #    one GPU) against the plain process of step 1: issue 13's per-GPU DDP overhead.
@@ -38,8 +39,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT_DIR
     | tee -a "$OUT_DIR/gpu.txt"
 
 # Tables on stdout (OUT_DIR/*.md), progress bars and logs on stderr (OUT_DIR/*.log).
-timeout ${STEP1_LIMIT:-330} "$PY" benchmarks/bench_epoch.py --data "$DATA" --epochs 1 --steps 20 --compile \
-    --workers 12 $EXTRA 2> "$OUT_DIR/epochs.log" | tee "$OUT_DIR/epochs.md"
+timeout ${STEP1_LIMIT:-330} "$PY" benchmarks/bench_epoch.py --data "$DATA" --epochs 1 --steps 20 \
+    --compile --amp off bf16 fp16 --workers 12 $EXTRA 2> "$OUT_DIR/epochs.log" \
+    | tee "$OUT_DIR/epochs.md"
 timeout ${STEP2_LIMIT:-150} "$PY" -m torch.distributed.run --standalone --nproc_per_node 1 \
     benchmarks/bench_epoch.py --data "$DATA" --configs ognet_small_market --epochs 1 \
     --workers 12 $EXTRA 2> "$OUT_DIR/ddp.log" | tee "$OUT_DIR/ddp.md"

@@ -335,7 +335,7 @@ def query_labels(pipe, result) -> np.ndarray:
     """(N,) region index of each point the model saw for ``result`` (a ``QueryResult``)."""
     parts = result.lift.parts if result.lift is not None else None
     labels = part_labels(parts, result.foreground, len(result.cloud))
-    return labels[pipe.model_rows(len(result.cloud))]
+    return labels[pipe.model_rows(result.cloud)]
 
 
 class _OwnedCache:
@@ -401,5 +401,5 @@ def match_forward(pipe, match) -> tuple[Forward, np.ndarray]:
     """A gallery match's own cloud (``pipe.match_cloud_parts``) through the model, and the
     region index of each point the model saw (:func:`part_labels`)."""
     cloud, parts, foreground = pipe.match_cloud_parts(match)
-    labels = part_labels(parts, foreground, len(cloud))[pipe.model_rows(len(cloud))]
+    labels = part_labels(parts, foreground, len(cloud))[pipe.model_rows(cloud)]
     return run_model(pipe.model, pipe.model_points(cloud)), labels

@@ -11,10 +11,19 @@ argument:
 - ``"auto"`` (default): what ``benchmarks/bench_model.py`` measured fastest for that device and
   size (see BENCHMARKS.md); the choice lives in ``_auto_fps_backend`` / ``_auto_knn_backend``.
 
-Farthest point sampling starts, by default, at the point farthest from the centroid, a choice
-made from the geometry alone, so that shuffling the input points does not change which points
-are selected (nor their order). All backends agree exactly given the same start point (up to
-ties in distance, which real clouds do not have).
+**Order.** A lifted cloud is full of ties: about 80% of its points lie on the background
+plane, a pixel grid at one depth, so many points are at exactly the same distance from a
+query (39% of the points tie at their 20th/21st neighbour). Each backend breaks such ties by
+index, each in its own deterministic way. So that the result depends on the points and not on
+the order a file lists them in, :func:`canonical_order` sorts a cloud by its values; OG-Net
+canonicalises its input with it (``OGNet.forward_features``), after which every index-based
+tie-break of every backend (the FPS start and ties, k-NN ties, group members) is a function
+of the point set. The ball query sorts its members by value itself (:func:`canonical_rank`).
+Backends agree exactly away from ties; at ties they may pick different (equally near) points.
+
+**Precision.** Distances are always compared in float32: every function here casts its
+coordinates to float32 and turns autocast off (:func:`_float32_geometry`), so mixed-precision
+training (``--amp``) never changes a neighbourhood.
 
 Shapes: ``B`` clouds, ``N`` support points, ``M`` query / sampled points, ``D`` coordinates
 (3 for xyz, more for the non-local graph on features), ``k`` neighbours.
@@ -22,6 +31,7 @@ Shapes: ``B`` clouds, ``N`` support points, ``M`` query / sampled points, ``D`` 
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -55,6 +65,58 @@ def available_backends() -> dict[str, bool]:
 
 
 # --------------------------------------------------------------------------------------------
+# Order and precision
+# --------------------------------------------------------------------------------------------
+def canonical_order(points: torch.Tensor) -> torch.Tensor:
+    """The permutation that sorts each cloud by its values, in reading order: from the top
+    (largest y) down, then from left to right (x), then by z, then by the remaining columns
+    (rgb) in turn. Exact duplicates (equal in every column) are interchangeable, so
+    ``points`` gathered by it is the same tensor, bit for bit, however the rows were ordered.
+
+    Reading order, because it is the order in which a lifted crop's pixels are stored (rows
+    from the top, each from the left): the background grid keeps its file order, and an
+    index-order rule (the authors' ball query, ``members="first"``) sees the cloud as a
+    row-major file would give it. The same order as :func:`ognet.pointcloud.canonical_rows`.
+
+    Args:
+        points: (B, N, C), C >= 2 (xyz, then any features).
+    Returns:
+        (B, N) long: ``points[b, order[b]]`` is cloud b sorted.
+    """
+    keys = [-points[..., 1], points[..., 0], *(points[..., c] for c in range(2, points.shape[-1]))]
+    order = torch.arange(points.shape[1], device=points.device).expand(points.shape[0], -1)
+    for key in reversed(keys):  # stable sorts, least significant key first
+        order = torch.gather(order, 1, torch.gather(key, 1, order).argsort(dim=1, stable=True))
+    return order
+
+
+def canonical_rank(points: torch.Tensor) -> torch.Tensor:
+    """Position of each point in :func:`canonical_order`: a tie-break that depends on the
+    values, not on the storage order. (B, N, C) -> (B, N) long."""
+    order = canonical_order(points)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(points.shape[1], device=points.device).expand_as(order))
+    return rank
+
+
+def _float32_geometry(fn):
+    """Run a graph operation with float32 coordinates and autocast off: under mixed precision
+    (``--amp bf16|fp16``) a matmul of coordinates would otherwise run in 16 bits, and
+    16-bit distances reorder neighbours (bfloat16 keeps 8 bits of mantissa: 2 cm steps at
+    2 m). Tensor arguments of a floating dtype are cast to float32; indices are untouched."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        def cast(a):
+            return a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+        args = [cast(a) for a in args]
+        kwargs = {k: cast(v) for k, v in kwargs.items()}
+        device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+        with torch.autocast(device, enabled=False):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+# --------------------------------------------------------------------------------------------
 # Farthest point sampling
 # --------------------------------------------------------------------------------------------
 def farthest_from_centroid(xyz: torch.Tensor) -> torch.Tensor:
@@ -69,9 +131,16 @@ def farthest_from_centroid(xyz: torch.Tensor) -> torch.Tensor:
     return ((xyz - centroid) ** 2).sum(-1).argmax(dim=1)
 
 
+@_float32_geometry
 def farthest_point_sample(xyz: torch.Tensor, num_samples: int, start: torch.Tensor | None = None,
                           backend: str = "auto") -> torch.Tensor:
     """Farthest point sampling: iteratively pick the point farthest from those picked so far.
+
+    The default start, the point farthest from the centroid, is chosen from the geometry (the
+    authors' kernel starts at index 0, whatever point is stored first). Ties (of the start, or
+    of the farthest point at a step) go to the lowest index in the torch backend and to each
+    library's own deterministic choice in the others: on a cloud in :func:`canonical_order`
+    the selection is a function of the point set on every backend.
 
     Args:
         xyz: (B, N, 3) coordinates.
@@ -166,8 +235,13 @@ def _fps_open3d(xyz: torch.Tensor, m: int, start: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # k nearest neighbours
 # --------------------------------------------------------------------------------------------
+@_float32_geometry
 def knn(query: torch.Tensor, support: torch.Tensor, k: int, backend: str = "auto") -> torch.Tensor:
     """The ``k`` support points nearest to each query point (Euclidean), nearest first.
+
+    Among support points at the same distance, each backend picks its own deterministic way
+    (by index, through its search structure): on clouds in :func:`canonical_order` the
+    neighbours are a function of the point sets.
 
     Args:
         query: (B, M, D)
@@ -263,52 +337,66 @@ def _knn_scipy(query: torch.Tensor, support: torch.Tensor, k: int) -> torch.Tens
 # --------------------------------------------------------------------------------------------
 # Ball query
 # --------------------------------------------------------------------------------------------
+#: How a ball chooses its r members (:func:`multi_scale_ball_query`).
+BALL_MEMBERS = ("spread", "first")
+
+
 def ball_query(query: torch.Tensor, support: torch.Tensor, radius: float, max_members: int,
-               backend: str = "auto") -> torch.Tensor:
-    """``max_members`` support points spread over the ball of ``radius`` around each query.
+               backend: str = "auto", members: str = "spread") -> torch.Tensor:
+    """``max_members`` support points of the ball of ``radius`` around each query.
 
     One scale of :func:`multi_scale_ball_query`; see there.
 
     Returns:
         (B, M, max_members) long indices into N.
     """
-    return multi_scale_ball_query(query, support, (radius,), (max_members,), backend)[0]
+    return multi_scale_ball_query(query, support, (radius,), (max_members,), backend,
+                                  members)[0]
 
 
+@_float32_geometry
 def multi_scale_ball_query(query: torch.Tensor, support: torch.Tensor,
                            radii: tuple[float, ...], max_members: tuple[int, ...],
-                           backend: str = "auto") -> list[torch.Tensor]:
+                           backend: str = "auto", members: str = "spread") -> list[torch.Tensor]:
     """Group members of each query point, one ball per scale, chosen from the geometry.
 
-    For a query q and a scale s, let ``p_0, ..., p_{n-1}`` be the support points with
-    ``|p - q| <= radii[s]``, sorted by distance, points at exactly the same distance (common:
-    the lifted background is a pixel grid on the plane z = 0) by their coordinates
-    (x, then y, then z), never by their index. The ``r = max_members[s]``
-    members are the points at the evenly spaced ranks
-    ``rank_i = round(i (n - 1) / (r - 1))``, ``i = 0..r-1``: the nearest point (the query
-    itself when it is a support point), the farthest one inside the ball, and evenly in
-    between. Every member lies inside the ball and they spread over it; a ball holding fewer
-    than r points repeats its members (each about r / n times: max pooling over the group
-    is unchanged). The choice depends on distances only, not on the order of the support
-    points, and is unchanged by translating both clouds. A ball with no support point (a
+    The authors' receptive field (PointNet++'s ball query: radius ``radii[s]``, at most
+    ``r = max_members[s]`` members). Which r points of a ball holding more is ``members``:
+
+    - ``"spread"`` (default): let ``p_0, ..., p_{n-1}`` be the support points with
+      ``|p - q| <= radius``, sorted by distance, points at exactly the same distance (common:
+      the lifted background is a pixel grid on one plane) by :func:`canonical_rank`, never
+      by their index. The members are the points at the evenly spaced ranks
+      ``rank_i = round(i (n - 1) / (r - 1))``, ``i = 0..r-1``: the nearest point (the query
+      itself when it is a support point), the farthest one inside the ball, and evenly in
+      between. They spread over the ball; a ball holding fewer than r points repeats its
+      members (each about r / n times: max pooling over the group is unchanged).
+    - ``"first"``: the authors' rule (their CUDA ``query_ball_point``): the first r points
+      with ``|p - q|^2 < radius^2`` in index order, a ball holding fewer than r points
+      padded with its first member. "Index order" is the support's :func:`canonical_rank`
+      (reading order) rather than its storage order, so the group is a function of the
+      points; on a lifted crop stored row by row the two orders nearly agree. In a ball
+      holding many more than r points the members are its top rows only (of a 0.4 m ball,
+      32 of several hundred points: a slab a few centimetres high), which is why it is not
+      the default.
+
+    Either rule depends on the points, not on their order, and is unchanged by translating
+    both clouds (up to float rounding of the distances). A ball with no support point (a
     query far from the support) takes the query's nearest support point.
 
-    This is the authors' receptive field (PointNet++'s ball query, radius r_s capped at
-    r members) with a different choice of members: their CUDA kernel keeps the first r
-    points in memory order, so the group depends on how the cloud is stored.
-
-    One search at the largest radius serves every scale: members sorted by distance, the
-    ball of a smaller radius is a prefix of the largest ball.
+    One search at the largest radius serves every scale: a smaller ball is a prefix of the
+    largest one sorted by distance.
 
     Args:
         query: (B, M, 3) ball centres.
         support: (B, N, 3) points to group.
         radii: one radius per scale (same unit as the coordinates: metres for lifted clouds).
         max_members: r per scale.
-        backend: ``"auto"``, ``"torch"`` (sorts all N distances of each query: the
+        backend: ``"auto"``, ``"torch"`` (compares all N distances of each query: the
             reference, any device), ``"open3d"`` (Open3D's fixed-radius search, CPU) or
             ``"scipy"`` (cKDTree pairs within the radius); both then sort the pairs in NumPy
-            as one int64 key each (:class:`SortedBalls`).
+            (:class:`SortedBalls`).
+        members: ``"spread"`` or ``"first"`` (above).
     Returns:
         one (B, M, max_members[s]) long tensor of indices into N per scale.
     """
@@ -316,21 +404,25 @@ def multi_scale_ball_query(query: torch.Tensor, support: torch.Tensor,
         raise ValueError("ball query needs one radius per group size")
     if min(radii) <= 0 or min(max_members) < 1:
         raise ValueError("ball radii and group sizes must be positive")
+    if members not in BALL_MEMBERS:
+        raise ValueError(f"ball members must be one of {', '.join(BALL_MEMBERS)}, "
+                         f"got {members!r}")
     if backend == "auto":
         backend = _auto_ball_backend(query, support)
-    query, support = query.float(), support.float()  # distances compared as float32 bits
     if backend == "torch":
-        return _ball_query_torch(query, support, radii, max_members)
+        return _ball_query_torch(query, support, radii, max_members, members)
     if backend in ("open3d", "scipy"):
         search = _ball_members_open3d if backend == "open3d" else _ball_members_scipy
         q = query.detach().cpu().numpy()
         s = support.detach().cpu().numpy()
         out = [np.empty(q.shape[:2] + (r,), dtype=np.int64) for r in max_members]
+        ranks = canonical_rank(support.detach().cpu()).numpy()
 
         def one_part(b: int, rows: slice) -> None:  # the balls of queries q[b, rows]
-            balls = search(q[b, rows], s[b], max(radii))
+            balls = search(q[b, rows], s[b], ranks[b], max(radii))
             for scale, (radius, r) in enumerate(zip(radii, max_members, strict=True)):
-                out[scale][b, rows] = balls.spread(radius, r)
+                out[scale][b, rows] = (balls.spread(radius, r) if members == "spread"
+                                       else balls.first(radius, r))
 
         _run_parallel(one_part, _ball_parts(q.shape[0], q.shape[1]))
         return [torch.from_numpy(o).to(query.device) for o in out]
@@ -356,34 +448,37 @@ def _even_ranks(counts, r: int, xp=torch):
     return (2 * i * (counts[..., None] - 1) + (r - 1)) // (2 * (r - 1))
 
 
-def lexicographic_rank(xyz: torch.Tensor) -> torch.Tensor:
-    """Rank of each point in the order of its coordinates (x, then y, then z): a tie-break
-    that depends on the geometry, not on the storage order. (B, N, 3) -> (B, N) long."""
-    order = torch.arange(xyz.shape[1], device=xyz.device).expand(xyz.shape[0], -1)
-    for axis in (2, 1, 0):  # stable sorts, least significant key first
-        keys = torch.gather(xyz[..., axis], 1, order)
-        order = torch.gather(order, 1, keys.argsort(dim=1, stable=True))
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(xyz.shape[1], device=xyz.device).expand_as(order))
-    return rank
-
-
-def _ball_query_torch(query, support, radii, max_members, chunk: int = 256):
+def _ball_query_torch(query, support, radii, max_members, members, chunk: int = 256):
     outs = [[] for _ in radii]
-    r_max2 = torch.tensor(max(radii) ** 2, dtype=torch.float32)
-    rank = lexicographic_rank(support)  # (B, N)
+    n = support.shape[1]
+    rank = canonical_rank(support)  # (B, N)
     by_rank = rank.argsort(dim=1)  # support index of each rank
     for q in query.split(chunk, dim=1):
         # Exact differences (no |q|^2 - 2 q.s + |s|^2 expansion): the radius test must agree
         # with the other backends away from the boundary.
         d2 = ((q.unsqueeze(2) - support.unsqueeze(1)) ** 2).sum(-1)  # (B, m, N) float32
         nearest = d2.argmin(dim=-1, keepdim=True)  # (B, m, 1)
-        # Sort by (distance, coordinate rank) as one int64: non-negative float32 bits order
+        if members == "first":
+            for scale, (radius, r) in enumerate(zip(radii, max_members, strict=True)):
+                inside = d2 < torch.tensor(radius**2, dtype=torch.float32)
+                key = torch.where(inside, rank.unsqueeze(1), n)  # outside: after every rank
+                first = key.topk(min(r, n), dim=-1, largest=False, sorted=True).values
+                if first.shape[-1] < r:  # fewer support points than members
+                    first = torch.cat([first, first[..., :1].expand(*first.shape[:-1],
+                                                                    r - n)], dim=-1)
+                counts = inside.sum(-1, keepdim=True)
+                slot = torch.arange(r, device=q.device)
+                first = torch.where(slot < counts, first, first[..., :1])  # pad: 1st member
+                picked = torch.gather(by_rank, 1, first.clamp(max=n - 1).flatten(1))
+                outs[scale].append(torch.where(counts > 0, picked.view_as(first), nearest))
+            continue
+        # Sort by (distance, canonical rank) as one int64: non-negative float32 bits order
         # like the floats.
         key = (d2.view(torch.int32).long() << 32) | rank.unsqueeze(1)
-        key = key.masked_fill(d2 > r_max2, torch.iinfo(torch.int64).max)
+        key = key.masked_fill(d2 > torch.tensor(max(radii) ** 2, dtype=torch.float32),
+                              torch.iinfo(torch.int64).max)
         key = key.sort(dim=-1).values
-        ranks = (key & 0xFFFFFFFF).clamp(max=support.shape[1] - 1)  # outside: never picked
+        ranks = (key & 0xFFFFFFFF).clamp(max=n - 1)  # outside: never picked
         order = torch.gather(by_rank, 1, ranks.flatten(1)).view_as(key)
         sorted_d2 = (key >> 32).int().view(torch.float32)
         for scale, (radius, r) in enumerate(zip(radii, max_members, strict=True)):
@@ -422,7 +517,8 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}  # thread pools by size, made on firs
 os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has no threads
 
 
-def _ball_members_open3d(query: np.ndarray, support: np.ndarray, radius: float) -> SortedBalls:
+def _ball_members_open3d(query: np.ndarray, support: np.ndarray, rank: np.ndarray,
+                         radius: float) -> SortedBalls:
     if o3d is None:
         raise RuntimeError("Open3D is not installed (backend='open3d')")
     nns = o3d.core.nns.NearestNeighborSearch(o3d.core.Tensor(np.ascontiguousarray(support)))
@@ -435,16 +531,17 @@ def _ball_members_open3d(query: np.ndarray, support: np.ndarray, radius: float) 
     nns.fixed_radius_index(search_radius)
     members, _, splits = nns.fixed_radius_search(
         o3d.core.Tensor(np.ascontiguousarray(query)), search_radius, sort=False)
-    return SortedBalls(query, support, members.numpy(), np.diff(splits.numpy()))
+    return SortedBalls(query, support, rank, members.numpy(), np.diff(splits.numpy()))
 
 
-def _ball_members_scipy(query: np.ndarray, support: np.ndarray, radius: float) -> SortedBalls:
+def _ball_members_scipy(query: np.ndarray, support: np.ndarray, rank: np.ndarray,
+                        radius: float) -> SortedBalls:
     if cKDTree is None:
         raise RuntimeError("scipy is not installed (backend='scipy')")
     pairs = cKDTree(query).sparse_distance_matrix(cKDTree(support), radius * (1 + 1e-5),
                                                   output_type="ndarray")
     by_query = np.argsort(pairs["i"], kind="stable")
-    return SortedBalls(query, support, pairs["j"][by_query],
+    return SortedBalls(query, support, rank, pairs["j"][by_query],
                        np.bincount(pairs["i"], minlength=len(query)))
 
 
@@ -454,7 +551,7 @@ class SortedBalls:
     Built from the pairs of a radius search grouped by query: ``members`` (P,) support
     indices, query 0's ``counts[0]`` first, then query 1's, ... Each ball is sorted by
     (float32 squared distance, computed as the reference computes it, then the support
-    point's coordinate rank). The query, the distance's bits and the rank are packed into one
+    point's canonical rank). The query, the distance's bits and the rank are packed into one
     int64 ``key = i << (31 + b) | bits(d^2) << b | rank`` (b bits for the rank; non-negative
     float32 bits order like the floats), so one sort of the keys orders every ball at once,
     the rank in the low bits names the member (the ranks are a permutation of the support
@@ -462,16 +559,16 @@ class SortedBalls:
     Clouds too large to pack (``M N > 2^32``) sort by three keys instead.
 
     Args:
-        query: (M, 3), support: (N, 3) float32; members: (P,) int; counts: (M,) int.
+        query: (M, 3), support: (N, 3) float32; rank: (N,) the support's canonical rank;
+        members: (P,) int; counts: (M,) int.
     """
 
-    def __init__(self, query: np.ndarray, support: np.ndarray, members: np.ndarray,
-                 counts: np.ndarray):
-        self.query, self.support = query, support
+    def __init__(self, query: np.ndarray, support: np.ndarray, rank: np.ndarray,
+                 members: np.ndarray, counts: np.ndarray):
+        self.query, self.support, self.rank = query, support, rank
         counts = counts.astype(np.int64)
         self.splits = np.concatenate([[0], np.cumsum(counts)])
         dist2 = _pair_dist2(query, support, members, counts)
-        rank = lexicographic_rank(torch.from_numpy(support)[None])[0].numpy()
         self.by_rank = np.argsort(rank)  # support index of each rank
         self.rank_bits = max(1, (len(support) - 1).bit_length())
         q_bits = max(1, (len(query) - 1).bit_length())
@@ -486,14 +583,19 @@ class SortedBalls:
         key.sort()  # the keys are distinct: no stability needed
         self.keys = key
 
-    def counts_within(self, radius: float) -> np.ndarray:
-        """(M,) members with ``d^2 <= float32(radius^2)`` per query (a prefix of each ball)."""
+    def counts_within(self, radius: float, strict: bool = False) -> np.ndarray:
+        """(M,) members with ``d^2 <= float32(radius^2)`` per query (``d^2 <`` with
+        ``strict``): a prefix of each ball."""
+        bound = np.float32(radius**2)
         if self.keys is None:
-            inside = np.concatenate([[0], np.cumsum(self.dist2 <= np.float32(radius**2))])
+            inside = self.dist2 < bound if strict else self.dist2 <= bound
+            inside = np.concatenate([[0], np.cumsum(inside)])
             return inside[self.splits[1:]] - inside[self.splits[:-1]]
-        bound = np.int64(np.float32(radius**2).view(np.int32))
-        last = (((np.arange(len(self.splits) - 1, dtype=np.int64) << 31) | bound)
-                << self.rank_bits) | ((1 << self.rank_bits) - 1)
+        last = (((np.arange(len(self.splits) - 1, dtype=np.int64) << 31)
+                 | np.int64(bound.view(np.int32))) << self.rank_bits)
+        if strict:  # the first key at d^2 = bound
+            return np.searchsorted(self.keys, last, side="left") - self.splits[:-1]
+        last |= (1 << self.rank_bits) - 1  # the last key at d^2 = bound
         return np.searchsorted(self.keys, last, side="right") - self.splits[:-1]
 
     def member(self, positions: np.ndarray) -> np.ndarray:
@@ -511,6 +613,26 @@ class SortedBalls:
         picked = np.empty((len(counts), r), dtype=np.int64)
         ranks = _even_ranks(counts[found], r, xp=np)
         picked[found] = self.member(self.splits[:-1][found, None] + ranks)
+        return self._nearest_where_empty(picked, found)
+
+    def first(self, radius: float, r: int) -> np.ndarray:
+        """The authors' members: the r points of lowest canonical rank with ``d^2 <
+        radius^2``, a ball of fewer padded with its first one. (M, r) int64 support indices;
+        a query whose ball holds no point takes its nearest support point."""
+        counts = self.counts_within(radius, strict=True)
+        found = counts > 0
+        starts = np.cumsum(counts) - counts  # each query's first in-ball pair, packed
+        q = np.repeat(np.arange(len(counts)), counts)
+        within = np.arange(len(q)) - starts[q]  # position inside its ball
+        inside = self.member(self.splits[:-1][q] + within)
+        inside = inside[np.lexsort((self.rank[inside], q))]  # each ball by rank
+        picked = np.empty((len(counts), r), dtype=np.int64)
+        picked[found] = inside[starts[found], None]  # padding: the first member
+        keep = within < r
+        picked[q[keep], within[keep]] = inside[keep]
+        return self._nearest_where_empty(picked, found)
+
+    def _nearest_where_empty(self, picked: np.ndarray, found: np.ndarray) -> np.ndarray:
         if not found.all():  # as the reference: the nearest support point (argmin d^2)
             d2 = ((self.query[~found, None] - self.support[None]) ** 2).sum(-1)
             picked[~found] = d2.argmin(1)[:, None]
@@ -528,7 +650,6 @@ def _pair_dist2(query: np.ndarray, support: np.ndarray, members: np.ndarray,
     for axis in (1, 2):
         d2 += np.square(rows[axis] - st[axis][members])
     return d2
-
 
 # --------------------------------------------------------------------------------------------
 # Grouping

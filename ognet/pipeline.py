@@ -16,7 +16,7 @@ import torch
 
 from ognet.gallery import GalleryIndex
 from ognet.models import ModelTrace, count_parameters
-from ognet.pointcloud import read_point_cloud_file, sample_points
+from ognet.pointcloud import read_point_cloud_file, sample_rows
 
 CLOUD_SUFFIXES = (".ply", ".pcd")
 #: Fewer points than this is not a person cloud (a query is refused).
@@ -156,16 +156,18 @@ class ReIDPipeline:
         self.lifter(grey_figure)
         self.embed(np.random.default_rng(0).random((8192, 6)).astype(np.float32))
 
-    def model_rows(self, n: int, num_points: int | None = None) -> np.ndarray:
-        """(num_points,) rows of an n-point cloud that the model sees (default: the model's
-        ``num_points``): strided (``sample_points`` mode ``stride``), as in evaluation."""
-        rows = np.arange(n)[:, None]
-        return sample_points(rows, num_points or self.model.config.num_points, mode="stride")[:, 0]
+    def model_rows(self, cloud: np.ndarray, num_points: int | None = None) -> np.ndarray:
+        """(num_points,) rows of ``cloud`` (M, 6) that the model sees (default: the model's
+        ``num_points``): ``sample_rows`` mode ``stride`` of its float32 values, as in
+        evaluation."""
+        return sample_rows(np.asarray(cloud, dtype=np.float32),
+                           num_points or self.model.config.num_points, mode="stride")
 
     def model_points(self, cloud: np.ndarray, num_points: int | None = None) -> np.ndarray:
         """(M, 6) cloud -> the (N, 6) float32 points the model sees (:meth:`model_rows`); a
         checkpoint trained as the 2D control (``z_zero``) sees them with z = 0."""
-        points = np.asarray(cloud, dtype=np.float32)[self.model_rows(len(cloud), num_points)]
+        points = np.asarray(cloud, dtype=np.float32)
+        points = points[self.model_rows(points, num_points)]
         if self.z_zero:  # a 2D-control checkpoint was trained (and must be fed) with z = 0
             points[:, 2] = 0.0
         return points

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ognet import create_model, list_models
+from ognet import create_model, list_models, ops
 from ognet.models import AUTHORS_PARAMS, PAPER_PARAMS, ModelTrace, count_parameters
 from ognet.models.layers import EdgeConv, GroupBranch
 
@@ -37,6 +37,33 @@ def test_parameter_count_matches_the_authors(name):
     assert count_parameters(create_model(name, grouping="nearest")) == ours
 
 
+def test_initialisation_is_the_authors():
+    """``weights_init_kaiming`` / ``weights_init_classifier`` of their utils.py: 1x1-conv
+    layers N(0, 2 / fan_in), Linear layers N(0, 2 / fan_out), norms N(1, 0.02), the
+    classifier N(0, 1e-6), biases 0."""
+    torch.manual_seed(0)
+    model = create_model("ognet_deep", num_classes=751)
+    module = model.blocks[1]
+    edge, branch = module.edge_convs[0], module.branches[2]
+
+    def std(w):
+        return w.detach().std().item()
+
+    for layer in (edge.linear, branch.linear1, branch.linear2, branch.se.reduce,
+                  branch.se.expand):
+        fan_in = layer.weight.shape[1]
+        assert abs(std(layer.weight) / (2 / fan_in) ** 0.5 - 1) < 0.15, layer
+    for layer in (model.embedding, model.blocks[0].skip[0]):
+        fan_out = layer.weight.shape[0]
+        assert abs(std(layer.weight) / (2 / fan_out) ** 0.5 - 1) < 0.1, layer
+    for norm in (edge.norm, branch.norm2, model.embedding_norm):
+        assert abs(norm.weight.mean().item() - 1) < 0.01 and 0.015 < std(norm.weight) < 0.025
+        assert not norm.bias.any()
+    assert 0.5e-6 < std(model.classifier.weight) < 1.5e-6 and not model.classifier.bias.any()
+    assert not edge.linear.bias.any() and not branch.se.reduce.bias.any()
+    assert model.blocks[0].residual_logit.item() == 0 and edge.max_logit.item() == 0
+
+
 @pytest.mark.parametrize("name", ["ognet", "ognet_small", "ognet_deep"])
 def test_shapes_train_and_eval(name):
     model = create_model(name, num_classes=10)
@@ -58,14 +85,23 @@ def test_bad_input_shape_is_a_clear_error():
 
 
 def test_eval_is_deterministic_and_order_independent():
+    """The model canonicalises its input: a permutation gives the same embedding, bit for
+    bit, and the trace still indexes the input as given (real lifted crops, with their
+    ties: tests/test_order_free.py)."""
     torch.manual_seed(0)
     model = create_model("ognet_small").eval()
-    x = _cloud(b=1, seed=4)
+    x = _cloud(b=2, seed=4)
     a = model.extract(x)
     assert torch.equal(a, model.extract(x))
     perm = torch.randperm(x.shape[1], generator=torch.Generator().manual_seed(9))
-    b = model.extract(x[:, perm])
-    assert (a - b).abs().max().item() < 1e-4
+    assert torch.equal(a, model.extract(x[:, perm]))
+    t, tp = model.trace(x[0]), model.trace(x[0, perm])
+    first, first_p = t.modules[0], tp.modules[0]
+    assert torch.equal(first.in_xyz, x[0, :, :3]) and torch.equal(first_p.in_xyz, x[0, perm, :3])
+    assert torch.equal(first.in_xyz[first.sampled_idx], first.out_xyz)
+    assert torch.equal(perm[first_p.sampled_idx], first.sampled_idx)  # the same input points
+    assert torch.equal(perm[first_p.groups[32]], first.groups[32])
+    assert torch.equal(perm[first_p.knn_edges], first.knn_edges)
 
 
 def test_trace_matches_extract_and_describes_every_module():
@@ -197,6 +233,15 @@ def test_ball_grouping_is_the_default_and_nearest_an_option():
         assert full.any()
         assert d[full].mean() > d_near[full].mean()
     assert not torch.allclose(ball.embedding, near.embedding)
+    # The authors' rule: the first members in canonical order, inside the same balls.
+    authors = create_model("ognet_small", grouping="ball_first")
+    authors.load_state_dict(model.state_dict())
+    by_index = authors.eval().trace(x[0]).modules[0]
+    assert by_index.group_radii == first.group_radii
+    for r, radius in first.group_radii.items():
+        d = (first.in_xyz[by_index.groups[r]] - first.out_xyz[:, None]).norm(dim=-1)
+        assert (d < radius).all()
+        assert not torch.equal(by_index.groups[r], first.groups[r])
     with pytest.raises(ValueError, match="grouping must be one of"):
         create_model("ognet_small", grouping="radius")
     with pytest.raises(ValueError, match="one positive radius per group size"):
@@ -275,12 +320,13 @@ def test_group_branch_folds_batch_norm_in_eval_mode():
 def test_geometry_planned_ahead_equals_each_module_planning_its_own(name):
     """``forward_features`` computes every module's xyz-only graph work on a background
     thread (``plan_ahead``); the embedding is bit for bit the one of running the modules one
-    after the other, each planning for itself."""
+    after the other on the canonicalised cloud, each planning for itself."""
     model = create_model(name).eval()
     cloud = _cloud(b=1, n=2048)
     with torch.no_grad():
         ahead = model.forward_features(cloud)
-        xyz, h = cloud[..., :3].contiguous(), cloud[..., 3:].contiguous()
+        canonical = ops.gather_points(cloud, ops.canonical_order(cloud))
+        xyz, h = canonical[..., :3].contiguous(), canonical[..., 3:].contiguous()
         for block in model.blocks:
             xyz, h = block(xyz, h)
         inline = model.embedding_norm(model.embedding(torch.cat([h.amax(1), h.mean(1)], -1)))

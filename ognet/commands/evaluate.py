@@ -8,6 +8,7 @@ AP_LABELS = {"trapezoid": "trapezoid AP, as Market-1501's evaluation code",
 
 
 def add_arguments(parser):
+    from ognet.engine.config import AMP_MODES
     from ognet.metrics import AP_MODES
 
     parser.add_argument("--checkpoint", required=True,
@@ -21,6 +22,9 @@ def add_arguments(parser):
                         help="the authors' test-time feature: the cloud plus the cloud scaled "
                         "by 1.1, summed, L2-normalised (off by default: the app and the "
                         "gallery index use one pass)")
+    parser.add_argument("--amp", choices=AMP_MODES, default="off",
+                        help="mixed precision: bf16 or fp16 autocast (default off: float32, "
+                        "as the authors; graph distances stay float32)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--workers", type=int, default=2)
@@ -57,9 +61,10 @@ def run(args) -> int:
     scales = AUTHORS_TEST_SCALES if args.authors_tta else (1.0,)
     t1 = time.perf_counter()
     res = evaluate_retrieval(model, query, gallery, batch_size=args.batch_size, device=device,
-                             workers=args.workers, ap_mode=args.ap_mode, scales=scales)
+                             workers=args.workers, ap_mode=args.ap_mode, scales=scales,
+                             amp=args.amp)
     feature = ("cloud + cloud x1.1 (authors' test-time feature)" if args.authors_tta
-               else "one pass")
+               else "one pass") + ("" if args.amp == "off" else f", {args.amp} autocast")
     print(f"{data.format} {args.data}: {res['num_query']} queries, {res['num_gallery']} "
           f"gallery items, model {meta['model']['name']}"
           f"{' (z = 0)' if kw['z_zero'] else ''} on {device}")

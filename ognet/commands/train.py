@@ -4,6 +4,8 @@ Data parallel on N processes (GPUs, or CPU processes with gloo):
 ``torchrun --nproc_per_node N -m ognet train ...`` (see ``ognet.engine.distributed``).
 """
 
+from ognet.engine.config import AMP_MODES
+
 NAME = "train"
 HELP = "train an OG-Net on a prepared (lifted) Market-1501-format dataset"
 
@@ -52,8 +54,9 @@ def add_arguments(parser):
         parser.add_argument(flag, dest=dest, type=typ, default=None, help=text)
     parser.add_argument("--z-zero", dest="z_zero", action="store_const", const=True,
                         default=None, help="2D control: set z to 0 (Table I, '2D image')")
-    parser.add_argument("--no-amp", dest="amp", action="store_const", const=False, default=None,
-                        help="disable mixed precision on CUDA")
+    parser.add_argument("--amp", dest="amp", choices=AMP_MODES, default=None,
+                        help="mixed precision: bf16 or fp16 autocast (default off: float32, "
+                        "as the authors; graph distances stay float32)")
     parser.add_argument("--resume", dest="resume", action="store_const", const=True,
                         default=None, help="continue from OUT/last.safetensors")
     parser.add_argument("--set", dest="model_set", action="append", default=[],

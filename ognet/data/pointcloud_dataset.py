@@ -17,11 +17,13 @@ class PointCloudDataset(Dataset):
     """Items of a split -> dicts: ``points`` (num_points, 6) float32, ``label``, ``pid``, ``camid``,
     ``index``.
 
-    Each prepared cloud has 8192 points; ``num_points`` (4096) of them are chosen by
-    :func:`ognet.pointcloud.sample_points`. In training (``train=True``) half the draws are
-    uniform and half strided with a random phase (mode ``train``), new every epoch, and the
-    augmentations of :mod:`ognet.data.transforms` are applied; in evaluation the points are
-    strided (mode ``stride``, as the app and ``index`` do) and nothing else changes the cloud.
+    Each prepared cloud has 8192 points; ``num_points`` (4096) of them are chosen along the
+    cloud's Hilbert curve by :func:`ognet.pointcloud.sample_points` (a function of the
+    points, not of their order in the file). In training (``train=True``) half the draws are
+    uniform and half evenly spaced with a random phase (mode ``train``), new every epoch, and
+    the augmentations of :mod:`ognet.data.transforms` are applied after the sampling; in
+    evaluation the points are evenly spaced along the curve (mode ``stride``, as the app and
+    ``index`` do) and nothing else changes the cloud.
     All randomness of item ``i`` in epoch ``e`` comes from ``np.random.default_rng([seed, e,
     i])``, so results do not depend on the number of workers and a resumed run sees the same
     data as an uninterrupted one.

@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: Precisions of training and evaluation (``TrainConfig.amp``, ``--amp``): ``off`` is float32
+#: throughout, as the authors train; ``bf16`` / ``fp16`` autocast the layers to bfloat16 /
+#: float16 (``fp16`` with a gradient scaler). Graph distances stay float32 either way
+#: (``ognet.ops``).
+AMP_MODES = ("off", "bf16", "fp16")
+
 
 @dataclass
 class TrainConfig:
@@ -52,7 +58,10 @@ class TrainConfig:
             ``val_identities`` 0, on the test split as monitoring only (logged as ``test_*``,
             never used to choose a checkpoint); 0 disables it.
         save_every: write ``last`` every N epochs (always at the end).
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; amp: mixed precision on CUDA.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        amp: ``off`` (default: float32, as the authors), ``bf16`` or ``fp16``: mixed
+            precision (:data:`AMP_MODES`), on any device (``bf16`` is the one worth trying on
+            a CPU). k-NN, FPS and ball-query distances are float32 in every mode.
         workers: DataLoader workers; seed: makes the run deterministic.
         resume: continue from ``out_dir/last`` when it exists.
         init: fine-tune: start from this checkpoint's weights (``X.safetensors``), all but
@@ -92,7 +101,7 @@ class TrainConfig:
     eval_every: int = 0
     save_every: int = 1
     device: str = "auto"
-    amp: bool = True
+    amp: str = "off"
     workers: int = 2
     seed: int = 0
     resume: bool = False
@@ -100,6 +109,14 @@ class TrainConfig:
 
     def __post_init__(self):
         self.scale = tuple(float(s) for s in self.scale)
+        if self.amp is True:
+            raise ValueError("amp: true is no longer a setting (it meant float16 on CUDA): "
+                             "training is float32 by default, as the authors'; say amp: bf16 "
+                             "or amp: fp16 for mixed precision")
+        if self.amp is False or self.amp is None:  # YAML reads `amp: off` as false
+            self.amp = "off"
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.loss not in ("ce", "ce+circle"):
             raise ValueError(f"loss must be 'ce' or 'ce+circle', got {self.loss!r}")
         if self.sampler not in ("random", "balanced", "identity"):

@@ -39,6 +39,11 @@ def check_not_test_selected(path) -> dict:
     return meta
 
 
+#: The autocast dtype of each ``amp`` mode (``ognet.engine.config.AMP_MODES``; ``None``:
+#: float32, no autocast).
+AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def embed(model: torch.nn.Module, points: torch.Tensor,
           scales: tuple[float, ...] = (1.0,)) -> torch.Tensor:
     """(B, N, 6) points -> (B, D) L2-normalised ``normalize(sum_s f(points with xyz * s))``.
@@ -61,11 +66,13 @@ def embed(model: torch.nn.Module, points: torch.Tensor,
 def extract_features(model: torch.nn.Module, dataset, batch_size: int = 64,
                      device: torch.device | str = "cpu", workers: int = 0,
                      desc: str | None = None, progress: bool = True,
-                     scales: tuple[float, ...] = (1.0,)) -> np.ndarray:
+                     scales: tuple[float, ...] = (1.0,), amp: str = "off") -> np.ndarray:
     """Embed a ``PointCloudDataset`` (see :func:`embed`); returns (N, D) float32, unit rows.
 
-    The model is put in eval mode; CUDA runs under float16 autocast.
+    The model is put in eval mode and runs in float32, or under autocast to ``amp``'s dtype
+    (``bf16`` or ``fp16``, :data:`AMP_DTYPES`).
     """
+    dtype = AMP_DTYPES[amp]
     device = torch.device(device)
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
@@ -73,7 +80,7 @@ def extract_features(model: torch.nn.Module, dataset, batch_size: int = 64,
     chunks = []
     for batch in tqdm(loader, desc=desc or "extract", leave=False, disable=not progress):
         points = batch["points"].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             feats = embed(model, points, scales)
         chunks.append(torch.nn.functional.normalize(feats.float(), dim=1).cpu())
     if not chunks:
@@ -84,13 +91,14 @@ def extract_features(model: torch.nn.Module, dataset, batch_size: int = 64,
 def evaluate_retrieval(model: torch.nn.Module, query_dataset, gallery_dataset,
                        batch_size: int = 64, device: torch.device | str = "cpu",
                        workers: int = 0, progress: bool = True, ap_mode: str = "trapezoid",
-                       scales: tuple[float, ...] = (1.0,)) -> dict:
+                       scales: tuple[float, ...] = (1.0,), amp: str = "off") -> dict:
     """Rank-1/5/10 and mAP (percent) of ``model`` on a query / gallery pair of datasets.
 
     Args:
         ap_mode: ``trapezoid`` (Market-1501's evaluation code) or ``step``
             (see :func:`ognet.metrics.rank_metrics`).
         scales: test-time scales of the feature (:data:`AUTHORS_TEST_SCALES` for theirs).
+        amp: ``off`` (float32), ``bf16`` or ``fp16`` (:func:`extract_features`).
 
     Returns the summary plus ``cmc`` (list, fractions), ``ap_mode``, ``mAP_by_mode`` (the mAP
     under every AP definition, percent), ``scales``, timings in seconds (``extract_s``,
@@ -98,7 +106,7 @@ def evaluate_retrieval(model: torch.nn.Module, query_dataset, gallery_dataset,
     """
     t0 = time.perf_counter()
     kw = {"batch_size": batch_size, "device": device, "workers": workers,
-          "progress": progress, "scales": tuple(scales)}
+          "progress": progress, "scales": tuple(scales), "amp": amp}
     qf = extract_features(model, query_dataset, desc="query", **kw)
     gf = extract_features(model, gallery_dataset, desc="gallery", **kw)
     t1 = time.perf_counter()
@@ -111,6 +119,6 @@ def evaluate_retrieval(model: torch.nn.Module, query_dataset, gallery_dataset,
     by_mode[ap_mode] = 100 * mAP
     t2 = time.perf_counter()
     return {**summarize(cmc, mAP), "cmc": cmc.tolist(), "ap_mode": ap_mode,
-            "mAP_by_mode": by_mode, "scales": list(scales), "extract_s": t1 - t0,
+            "mAP_by_mode": by_mode, "scales": list(scales), "amp": amp, "extract_s": t1 - t0,
             "match_s": t2 - t1, "num_query": len(query_dataset),
             "num_gallery": len(gallery_dataset)}

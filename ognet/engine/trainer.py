@@ -65,13 +65,19 @@ from ognet.engine.checkpoint import (
     save_checkpoint,
 )
 from ognet.engine.config import TrainConfig
-from ognet.engine.evaluation import evaluate_retrieval
+from ognet.engine.evaluation import AMP_DTYPES, evaluate_retrieval
 from ognet.engine.losses import CircleLoss
 
 #: What the JSON of each checkpoint says about how it was chosen.
 SELECTION = {"final": "the end of training (weight average when averaging is on)",
              "last": "the latest epoch (resume point)",
              "best_val": "best mAP on identities held out of the training split"}
+
+
+def grad_scaler(config: TrainConfig, device: torch.device) -> torch.amp.GradScaler:
+    """The loss scaler of ``config.amp``: active for ``fp16`` only (float16 gradients
+    underflow without it; bfloat16 has float32's range)."""
+    return torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
 
 
 def seed_everything(seed: int) -> None:
@@ -166,7 +172,6 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
     main = ctx.is_main                              # rank 0 logs, evaluates and saves
     progress = progress and main
     log = _logger(out_dir, write=main)
-    use_amp = config.amp and device.type == "cuda"
     seed_everything(config.seed)
 
     data, train_ds, eval_split = build_datasets(config)
@@ -187,7 +192,7 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
     warmup = steps_per_epoch * config.warmup_epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, total, warmup, config.min_lr_ratio))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = grad_scaler(config, device)
     circle = CircleLoss(config.circle_margin, config.circle_gamma) if "circle" in config.loss \
         else None
     average_start = config.average_start()
@@ -221,7 +226,7 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
 
     log.info("config %s", json.dumps(config.to_dict()))
     log.info("%d train items, %d identities, device %s, amp %s", len(train_ds), num_classes,
-             device, use_amp)
+             device, config.amp)
     if ctx.enabled:
         log.info("data parallel: %d process%s, %d items each per batch of %d", ctx.world_size,
                  "es" if ctx.world_size > 1 else "", local_batch, config.batch_size)
@@ -250,7 +255,8 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
                                                 or is_last):
             name, query_ds, gallery_ds = eval_split
             ev = evaluate_retrieval(model, query_ds, gallery_ds, batch_size=config.batch_size,
-                                    device=device, workers=config.workers, progress=progress)
+                                    device=device, workers=config.workers, progress=progress,
+                                    amp=config.amp)
             metrics.update({f"{name}_{k}": ev[k] for k in ("rank1", "mAP")})
             metrics["ap_mode"] = ev["ap_mode"]
         log.info("epoch %d %s", epoch + 1, json.dumps(metrics))
@@ -270,7 +276,8 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
                             metrics=metrics, **_with_selection(common, "best_val"))
         if (epoch + 1) % config.save_every == 0 or is_last:
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if use_amp else {}, "best_val": best_val,
+                     "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                     "best_val": best_val,
                      "averaged": averaged.state_dict() if averaged is not None else {}}
             save_checkpoint(last, model, epoch=epoch + 1, metrics=metrics,
                             training_state=state, **_with_selection(common, "last"))
@@ -339,10 +346,12 @@ def train_one_epoch(model, train_ds, sampler, optimizer, scheduler, scaler, circ
 def training_step(net, points: torch.Tensor, labels: torch.Tensor, optimizer, scaler,
                   circle: CircleLoss | None, config: TrainConfig,
                   ctx: distributed.DistContext | None = None):
-    """One optimiser step on a batch: the forward ``net(points) -> (embedding, logits)`` under
-    autocast when ``scaler`` is enabled (float16 AMP on CUDA), :func:`training_loss`, the
-    scaled backward and step. Returns the (detached) loss and the logits."""
-    with torch.autocast(points.device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
+    """One optimiser step on a batch: the forward ``net(points) -> (embedding, logits)``, in
+    float32 or under autocast to ``config.amp``'s dtype (:data:`AMP_DTYPES`),
+    :func:`training_loss` (float32), the backward (scaled by ``scaler`` for ``fp16``) and the
+    step. Returns the (detached) loss and the logits."""
+    dtype = AMP_DTYPES[config.amp]
+    with torch.autocast(points.device.type, dtype=dtype, enabled=dtype is not None):
         embedding, logits = net(points)
     loss = training_loss(embedding, logits, labels, circle, config, ctx)
     optimizer.zero_grad(set_to_none=True)

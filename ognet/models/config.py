@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Ways a multi-scale branch chooses its group members (``OGNetConfig.grouping``).
-GROUPINGS = ("ball", "nearest")
+GROUPINGS = ("ball", "ball_first", "nearest")
+#: The ball groupings and the member rule of :func:`ognet.ops.multi_scale_ball_query` of each.
+BALL_MEMBERS = {"ball": "spread", "ball_first": "first"}
 
 
 @dataclass
@@ -26,8 +28,9 @@ class OGNetConfig:
             modules that downsample have branches.
         grouping: how a branch chooses its r members around a sampled point: ``"ball"``
             (default, the authors' receptive field: r points spread over the ball of the
-            branch's radius, :func:`ognet.ops.multi_scale_ball_query`) or ``"nearest"`` (the
-            r nearest points; ``radii`` unused).
+            branch's radius), ``"ball_first"`` (the authors' rule: the first r points of the
+            ball in the cloud's canonical order; both :func:`ognet.ops.multi_scale_ball_query`)
+            or ``"nearest"`` (the r nearest points; ``radii`` unused).
         radii: ball radius of each branch in metres (the lifted clouds' unit), one per group
             size: the authors' 0.1 / 0.2 / 0.4.
         residual: OG-Net-Deep's learned-weight residual around each module,

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ognet import ops
 from ognet.models.config import OGNetConfig
+from ognet.models.layers import EdgeConv, GroupBranch, SqueezeExcite
 from ognet.models.omni_scale import OmniScaleModule, plan_ahead
 from ognet.models.registry import register_model
 from ognet.models.trace import ModelTrace
@@ -59,28 +61,59 @@ class OGNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
+        """The authors' initialisation (``utils.py``: ``weights_init_kaiming``,
+        ``weights_init_classifier``, applied in ``model_efficient.py``):
+
+        - the layers that are 1x1 convolutions in their code (EdgeConv's map, each branch's
+          two layers and its SE gate): Kaiming normal, fan-in, ReLU gain, N(0, 2 / fan_in)
+          (their ``* L ** -0.5`` factor multiplies the returned tensor and is dropped: no
+          effect);
+        - their ``nn.Linear`` layers (the embedding, OG-Net-Deep's skip projection): Kaiming
+          normal, fan-out, N(0, 2 / fan_out);
+        - every batch norm: weight N(1, 0.02^2), bias 0;
+        - the identity classifier: weight N(0, (1e-6)^2), bias 0: the logits start at 0;
+        - every bias 0; the max/mean mix and residual logits 0 (an even mix, as their GeM
+          ``p`` and ``p_w``).
+        """
+        conv_like = {id(layer) for m in self.modules()
+                     if isinstance(m, (EdgeConv, GroupBranch, SqueezeExcite))
+                     for layer in m.children() if isinstance(layer, nn.Linear)}
         for m in self.modules():
             if isinstance(m, nn.Linear):
-                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                mode = "fan_in" if id(m) in conv_like else "fan_out"
+                nn.init.kaiming_normal_(m.weight, a=0, mode=mode, nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm1d):
-                nn.init.ones_(m.weight)
+                nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
-        if self.classifier is not None:  # a small classifier init, as in the authors' code
-            nn.init.normal_(self.classifier.weight, std=0.001)
+        if self.classifier is not None:
+            nn.init.normal_(self.classifier.weight, std=1e-6)
             nn.init.zeros_(self.classifier.bias)
 
     def forward_features(self, points: torch.Tensor, record: list | None = None) -> torch.Tensor:
-        """(B, N, 6) -> (B, embed_dim) embedding (after BN, not normalised)."""
+        """(B, N, 6) -> (B, embed_dim) embedding (after BN, not normalised).
+
+        The points are first put in :func:`ognet.ops.canonical_order` (sorted by their
+        values), so every later choice (the FPS start and ties, k-NN ties, group members) and
+        every float sum is the same however the input rows are ordered: a permutation of the
+        input gives the same embedding, bit for bit on one machine. ``record`` (a trace)
+        still indexes the first module's input in the caller's order.
+        """
         if points.dim() != 3 or points.shape[-1] != 3 + self.config.in_channels:
             raise ValueError(f"points must be (B, N, {3 + self.config.in_channels}), "
                              f"got {tuple(points.shape)}")
-        xyz = points[..., :3].contiguous()
-        h = points[..., 3:].contiguous()
+        order = ops.canonical_order(points)  # (B, N)
+        canonical = ops.gather_points(points, order)
+        xyz = canonical[..., :3].contiguous()
+        h = canonical[..., 3:].contiguous()
+        first = len(record) if record is not None else 0
         plans = plan_ahead(self.blocks, xyz)  # the graph operations, on background threads
         for block, plan in zip(self.blocks, plans, strict=True):
             xyz, h = block(xyz, h, record=record, geometry=plan)
+        if record is not None and len(record) > first:
+            record[first] = record[first].in_input_order(order[0].cpu(),
+                                                         points[0, :, :3].detach().cpu())
         pooled = torch.cat([h.amax(dim=1), h.mean(dim=1)], dim=-1)
         return self.embedding_norm(self.embedding(pooled))
 

@@ -9,13 +9,20 @@ Where the paper is silent the authors' code decides (``layumi/person-reid-3d``:
   neighbours (p from 0), LeakyReLU 0.2. As theirs; no option.
 - **Grouping** (``grouping="ball"``, default): the authors' receptive fields, balls of
   0.1 / 0.2 / 0.4 m capped at 8 / 16 / 32 members. The members differ from theirs on
-  purpose: their CUDA ball query keeps the *first* r points of the ball in memory order, so
-  the group (and the embedding) depends on how the cloud is stored; ours takes the points at
-  evenly spaced distance ranks inside the ball (:func:`ognet.ops.multi_scale_ball_query`),
-  chosen from the geometry alone, so shuffling the input leaves the embedding unchanged.
+  purpose: their CUDA ball query keeps the *first* r points of the ball in memory order (on
+  a ball of several hundred points, a slab at one edge of it); ours takes the points at
+  evenly spaced distance ranks inside the ball, so they spread over it
+  (:func:`ognet.ops.multi_scale_ball_query`, ``members="spread"``). Their rule is the named
+  option ``grouping="ball_first"`` (``members="first"``: the first r points in the cloud's
+  canonical order, padded with the first; on a lifted crop the 32 members of a 0.4 m ball
+  then lie in a slab about 5 cm high at its top, centred 36 cm from the ball's centre); both
+  are measured side by side in BENCHMARKS.md ("Faithful in the details").
   ``grouping="nearest"`` (the r nearest points, no radius) is kept as a named option: on a
-  4096-point lifted cloud the 32 nearest points lie within about 6 cm of the centre, so its
-  three scales nearly coincide; it is not the default for that reason.
+  4096-point lifted cloud the 32 nearest points lie within about 8 cm of the centre
+  (median), so its three scales nearly coincide; it is not the default for that reason.
+  Every rule chooses from the geometry alone: the model canonicalises its input
+  (:func:`ognet.ops.canonical_order`), so the order of the input points never changes the
+  embedding.
 - **Branches**: ``C+3 -> C/2 -> C`` (relative xyz with the features), BN after each linear
   layer, the SE gate after the first BN, ReLU after the second, max over the group; the
   three branches are summed. Only a module that downsamples has branches (in OG-Net-Deep the
@@ -42,6 +49,7 @@ import torch
 from torch import nn
 
 from ognet import ops
+from ognet.models.config import BALL_MEMBERS
 from ognet.models.layers import EdgeConv, GroupBranch
 from ognet.models.trace import ModuleTrace
 
@@ -150,8 +158,9 @@ class OmniScaleModule(nn.Module):
         k: neighbours of the EdgeConv graph.
         edge_convs: EdgeConvs in a row.
         group_sizes: the grouping rates r.
-        radii: ball radius per branch (``grouping == "ball"``).
-        grouping: ``"ball"`` or ``"nearest"``.
+        radii: ball radius per branch (ball groupings).
+        grouping: ``"ball"`` (members spread over the ball), ``"ball_first"`` (the authors'
+            first r members) or ``"nearest"``.
         nonlocal_graph: build the graphs on ``[xyz, features]``.
         residual: the learned-weight residual.
     Shapes:
@@ -183,8 +192,9 @@ class OmniScaleModule(nn.Module):
 
     def group_members(self, centre_xyz: torch.Tensor, xyz: torch.Tensor) -> list[torch.Tensor]:
         """Members of each branch's groups: one (B, M, r) index tensor into N per branch."""
-        if self.grouping == "ball":
-            return ops.multi_scale_ball_query(centre_xyz, xyz, self.radii, self.group_sizes)
+        if self.grouping in BALL_MEMBERS:
+            return ops.multi_scale_ball_query(centre_xyz, xyz, self.radii, self.group_sizes,
+                                              members=BALL_MEMBERS[self.grouping])
         members = ops.knn(centre_xyz, xyz, min(max(self.group_sizes), xyz.shape[1]))
         return [members[..., :r] for r in self.group_sizes]
 
@@ -246,7 +256,7 @@ class OmniScaleModule(nn.Module):
         graph = ops.edge_index(cpu(neighbours))
         xyz_graph = graph if not self.nonlocal_graph else ops.edge_index(
             ops.knn_graph(xyz[:1], min(self.k, xyz.shape[1]))[0].cpu())
-        ball = self.grouping == "ball" and bool(members)
+        ball = self.grouping in BALL_MEMBERS and bool(members)
         return ModuleTrace(
             in_xyz=cpu(xyz),
             out_xyz=cpu(centre_xyz),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -15,17 +15,19 @@ class ModuleTrace:
     Attributes:
         in_xyz: (N, 3) coordinates of the module's input points.
         out_xyz: (M, 3) coordinates of its output points (``in_xyz[sampled_idx]``).
-        sampled_idx: (M,) long, indices into ``in_xyz`` kept by farthest point sampling, in
-            selection order; ``None`` when the module does not downsample (M == N).
+        sampled_idx: (M,) long, indices into ``in_xyz`` of the points farthest point sampling
+            kept, in the order of ``out_xyz``; ``None`` when the module does not downsample
+            (M == N).
         knn_edges: (2, N*k) long edge index of the dynamic KNN graph on xyz, rows
             ``[neighbour j, centre i]`` (indices into ``in_xyz``); each point is its own
             nearest neighbour.
         nonlocal_edges: (2, N*k) long, the graph actually used by the last module, built on
             appearance features concatenated with xyz; ``None`` for the other modules.
         groups: ``{r: (M, r) long}`` group members (indices into ``in_xyz``) of each output
-            point for each grouping rate r (8, 16, 32), nearest first; empty for a module
-            that does not downsample (no branches).
-        group_radii: ``{r: radius}`` the ball radius of each group (metres) with ball
+            point for each grouping rate r (8, 16, 32), nearest first (``ball_first``: in the
+            cloud's canonical order); empty for a module that does not downsample (no
+            branches).
+        group_radii: ``{r: radius}`` the ball radius of each group (metres) with a ball
             grouping; empty with nearest grouping.
         feature_norm: (M,) L2 norm of each output point's feature.
         in_channels, out_channels: feature sizes before and after the module.
@@ -41,6 +43,19 @@ class ModuleTrace:
     feature_norm: torch.Tensor
     in_channels: int
     out_channels: int
+
+    def in_input_order(self, order: torch.Tensor, in_xyz: torch.Tensor) -> ModuleTrace:
+        """This trace of a module that ran on a reordered input, told in the input's order:
+        ``order`` (N,) long is the input row of each of the module's input points (the
+        model's :func:`ognet.ops.canonical_order`), ``in_xyz`` (N, 3) the input's xyz; every
+        index into ``in_xyz`` is mapped through ``order``."""
+        def remap(idx):
+            return None if idx is None else order[idx]
+
+        return replace(self, in_xyz=in_xyz, sampled_idx=remap(self.sampled_idx),
+                       knn_edges=remap(self.knn_edges),
+                       nonlocal_edges=remap(self.nonlocal_edges),
+                       groups={r: remap(g) for r, g in self.groups.items()})
 
 
 @dataclass
