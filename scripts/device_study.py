@@ -2,7 +2,7 @@
 study beside it, every run concurrently on the one GPU.
 
     python3 scripts/device_study.py --pack PACK --out $OUT --budget 330
-        [--runs 3d:0 2d:0 3d:1 2d:1 3d:2 2d:2 3d_bf16:0] [--ship 3d:0] [--control 2d:0]
+        [--runs 3d:0 2d:0 3d:1 2d:1 3d:2 2d:2] [--ship 3d:0] [--control 2d:0]
 
 ``PACK`` is a prepared synthetic dataset (training split, queries and gallery) packed by
 ``scripts/pack_prepared.py`` (the lent machine cannot lift: no MediaPipe, Open3D or smplx).
@@ -13,7 +13,7 @@ command (``configs/ognet_small_market.yaml``: 4096 points, batch 36, lr 1e-3, ba
 sampler, weights averaged over the last 10% of the epochs) in float32 unless its arm says
 otherwise. The same budget holds for every arm: the runs train side by side (the GPU is
 bound by kernel launches, not arithmetic, so several processes share it well: measured by
-the probe), for as many epochs as ``--budget`` seconds hold at the rate a 3-epoch probe of
+the probe), for as many epochs as ``--budget`` seconds hold at the rate a 2-epoch probe of
 all the runs together measured, so the schedule (a tenth of the epochs warm-up, cosine,
 averaging) is fixed before the runs start and every run ends on its own with its
 weight-averaged ``final``. Each ``final`` is then evaluated on the packed test split
@@ -43,7 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = "configs/ognet_small_market.yaml"
 ARMS = {"3d": [], "2d": ["--z-zero"], "3d_bf16": ["--amp", "bf16"]}
-PROBE_EPOCHS = 3
+PROBE_EPOCHS = 2
 
 
 def run_all(commands: dict[str, list[str]], logs: Path) -> dict[str, int]:
@@ -81,11 +81,11 @@ def main() -> int:
     parser.add_argument("--pack", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget", type=float, default=330, help="seconds of training")
-    parser.add_argument("--runs", nargs="+", default=["3d:0", "2d:0", "3d:1", "2d:1", "3d:2",
-                                                      "2d:2", "3d_bf16:0"])
+    parser.add_argument("--runs", nargs="+",
+                        default=["3d:0", "2d:0", "3d:1", "2d:1", "3d:2", "2d:2"])
     parser.add_argument("--ship", default="3d:0")
     parser.add_argument("--control", default="2d:0")
-    parser.add_argument("--workers", type=int, default=2, help="loader workers per run")
+    parser.add_argument("--workers", type=int, default=1, help="loader workers per run")
     parser.add_argument("--work", type=Path, default=Path("/tmp/device_study"))
     parser.add_argument("--tiny", action="store_true", help="a CPU dry run")
     args = parser.parse_args()
