@@ -3,25 +3,11 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
+import numpy as np
 import pytest
+from conftest import open_tab, upload_photo, wait_for_matches
 
-from tests import test_app
-
-# The app server and its inputs (fixtures of test_app; one server for this file).
-CHROMIUM, CHROMIUM_ARGS = test_app.CHROMIUM, test_app.CHROMIUM_ARGS
-app_args, examples, server = test_app.app_args, test_app.examples, test_app.server
 PARTS = {"head", "torso", "arms", "legs", "feet", "background"}
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    from gradio_client import Client
-
-    # a generous timeout: on a loaded 2-core machine the config alone can take seconds
-    return Client(server, verbose=False, httpx_kwargs={"timeout": 120})
 
 
 def test_explain_endpoint_adds_up_to_the_search(client, examples):
@@ -90,23 +76,58 @@ def test_whatif_endpoint_and_its_errors(client, examples):
     assert client.predict(path, api_name="/search")[0]["pid"] == matches[0]["pid"]
 
 
-@pytest.fixture(scope="module")
-def page(server, examples):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("no Chromium at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
+def embed_here(app_pipe, cloud: np.ndarray, num_points: int) -> np.ndarray:
+    """The unit embedding of ``cloud`` seen as the model sees a query (``num_points`` rows
+    ``floor(i * N / M)``, one per stride), computed here with the model alone."""
+    import torch
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        page.goto(server)
-        page.wait_for_selector("#query-photo input[type=file]", state="attached",
-                               timeout=60_000)
-        page.locator("#query-photo input[type=file]").set_input_files(str(examples[1]))
-        page.wait_for_function("document.querySelectorAll('#matches img').length >= 5",
-                               timeout=90_000)
-        yield page
-        browser.close()
+    rows = (np.arange(num_points) * len(cloud)) // num_points
+    x = torch.from_numpy(np.ascontiguousarray(cloud[rows], dtype=np.float32))[None]
+    with torch.no_grad():
+        return app_pipe.model.extract(x)[0].numpy()
+
+
+@pytest.mark.parametrize("variation, value", [("mirror", None), ("flat_depth", None),
+                                              ("body_only", None), ("density", 0.5)])
+def test_whatif_variations_against_a_computation_here(client, examples, app_pipe, variation,
+                                                      value):
+    """/whatif's mirror (x -> -x), flat depth (z = 0), body only (the lifted foreground) and
+    density (half the points): the cosine to the original embedding, the point count and
+    the new top-5 equal those of the changed cloud embedded and searched here."""
+    from gradio_client import handle_file
+
+    lift = app_pipe.lifter(examples[1])
+    cloud, n = lift.points.copy(), app_pipe.model.config.num_points
+    original = embed_here(app_pipe, cloud, n)
+    if variation == "mirror":
+        cloud[:, 0] = -cloud[:, 0]
+    elif variation == "flat_depth":
+        cloud[:, 2] = 0.0
+    elif variation == "body_only":
+        cloud = cloud[lift.foreground.reshape(-1)]
+    else:
+        n = round(value * n)
+    changed = embed_here(app_pipe, cloud, n)
+    hits = app_pipe.gallery.search(changed, k=5)
+    w = client.predict(handle_file(str(examples[1])), variation, value, api_name="/whatif")
+    assert w["variation"] == variation and w["num_points"] == n
+    assert w["cosine_to_original"] == pytest.approx(float(changed @ original), abs=1e-4)
+    assert w["cosine_to_original"] < 0.9999  # the change changed something
+    assert [m["pid"] for m in w["matches"]] == hits.pids.tolist()
+    np.testing.assert_allclose([m["similarity"] for m in w["matches"]], hits.similarities,
+                               atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def page(browser, server, examples):
+    """One page at 1280x720 with the second example searched (shared by this file's tests)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(server)
+    page.wait_for_selector("#query-photo input[type=file]", state="attached", timeout=60_000)
+    upload_photo(page, examples[1])
+    wait_for_matches(page)
+    yield page
+    page.close()
 
 
 def overlaps(a: dict, b: dict, px: float = 2.0) -> bool:
@@ -115,18 +136,13 @@ def overlaps(a: dict, b: dict, px: float = 2.0) -> bool:
             and min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"]) > px)
 
 
-def open_tab(page, name: str) -> None:
-    """Click a tab's button (every tab is one in the tab bar; test_app_browser checks it)."""
-    page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(300)
-
-
 def box(page, selector: str) -> dict:
     b = page.locator(selector).bounding_box()
     assert b is not None, f"{selector} is not shown"
     return {"x": b["x"], "y": b["y"], "w": b["width"], "h": b["height"]}
 
 
+@pytest.mark.browser
 def test_browser_explanation_shows_both_clouds_and_the_parts(page):
     open_tab(page, "Explain")
     page.locator("#explain-button").click()
@@ -163,6 +179,7 @@ def test_browser_explanation_shows_both_clouds_and_the_parts(page):
     assert "Background" in note and "search" in note
 
 
+@pytest.mark.browser
 def test_browser_what_if_moves_the_top5(page):
     open_tab(page, "What if")
     page.locator("#whatif-change").get_by_text("greyscale").click()
