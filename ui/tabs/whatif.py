@@ -47,7 +47,7 @@ def build(ctx) -> None:
         yaw = gr.Radio(YAWS, value=None, label="yaw (degrees)", scale=2, elem_id="whatif-yaw")
     with gr.Row(equal_height=True):
         k = gr.Slider(4, 64, value=trained_k, step=1,
-                      label=f"k, EdgeConv neighbours (Fig. 7; trained with {trained_k})",
+                      label=f"k neighbours of EdgeConv (Fig. 7; trained: {trained_k})",
                       elem_id="whatif-k")
         density = gr.Slider(0.25, 1.0, value=1.0, step=0.05,
                             label="point density (Fig. 8)", elem_id="whatif-density")
@@ -84,21 +84,29 @@ def build(ctx) -> None:
                           figure=yaw_figure(angles, cosines, mirror=mirrored))
         return curves["figure"]
 
+    # One change at a time, from the original query: the control just used shows its value,
+    # every other one goes back to "unchanged" (no radio left highlighted from before).
+    def unchanged(keep: str) -> tuple:
+        resets = {"change": None, "yaw": None, "k": trained_k, "density": 1.0}
+        return tuple(gr.skip() if name == keep else value for name, value in resets.items())
+
     def on_change(result, label, progress=gr.Progress()):  # noqa: B008 - gradio injects it
-        return run(result, CHANGES[label], None, progress) if label else (
-            gr.skip(), gr.skip(), gr.skip())
+        if not label:
+            return (gr.skip(),) * 7
+        return *run(result, CHANGES[label], None, progress), *unchanged("change")
 
     def on_yaw(result, angle, progress=gr.Progress()):  # noqa: B008
-        return run(result, "yaw", angle, progress) if angle is not None else (
-            gr.skip(), gr.skip(), gr.skip())
+        if angle is None:
+            return (gr.skip(),) * 7
+        return *run(result, "yaw", angle, progress), *unchanged("yaw")
 
     def on_k(result, value, progress=gr.Progress()):  # noqa: B008
-        return run(result, "k", int(value), progress)
+        return *run(result, "k", int(value), progress), *unchanged("k")
 
     def on_density(result, value, progress=gr.Progress()):  # noqa: B008
-        return run(result, "density", value, progress)
+        return *run(result, "density", value, progress), *unchanged("density")
 
-    outputs = [moves, curve, note]
+    outputs = [moves, curve, note, change, yaw, k, density]
     change.input(on_change, inputs=[ctx.state, change], outputs=outputs,
                  api_visibility="private")
     yaw.input(on_yaw, inputs=[ctx.state, yaw], outputs=outputs, api_visibility="private")
