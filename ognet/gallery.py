@@ -27,6 +27,15 @@ file is written to a temporary name and renamed. A FAISS-backed index also store
 serialisation as ``faiss_index`` (uint8); the float16 features are always kept, so an index
 saved with FAISS still loads and searches (exactly, with torch) where FAISS is not
 installed, with a :class:`FaissFallbackWarning`. Files without ``search`` are exact.
+
+Two more fields of the header's ``meta`` say how far a match can be trusted and how the
+gallery's clouds were made:
+
+- ``calibration`` (:func:`calibrate`): the open-set similarity threshold of this gallery at a
+  stated false-match rate, from the gallery's own same- and different-identity similarities,
+  with their histograms; computed when the index is built, and at load for older files.
+- ``lifting``: the lifting that made the gallery's clouds (``ognet.lift.LIFTINGS``); a query
+  must be lifted the same way. Files without it were made by ``"mean_body"``.
 """
 
 from __future__ import annotations
@@ -52,6 +61,12 @@ THUMB_SIZE = (128, 64)  # (height, width) of the thumbnails, the re-id crop shap
 #: What :meth:`GalleryIndex.load` needs in a file: tensors, and fields of the JSON header.
 REQUIRED_ARRAYS = ("features", "pids", "camids", "thumb_bytes", "thumb_offsets")
 REQUIRED_FIELDS = ("image_paths", "cloud_paths", "meta")
+
+
+#: The lifting of galleries whose file does not record one (all made before liftings had names).
+LEGACY_LIFTING = "mean_body"
+#: The false-match rate at which :func:`calibrate` sets the threshold, unless told otherwise.
+FALSE_MATCH_RATE = 0.01
 
 
 class GalleryError(RuntimeError):
@@ -113,6 +128,81 @@ def thumbnail_for(item, size: tuple[int, int] = THUMB_SIZE) -> bytes:
     return b""
 
 
+def best_similarities(features, pids, camids, queries: np.ndarray,
+                      chunk_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """For each gallery item ``q`` in ``queries``, searched against the rest of the gallery:
+
+    - ``same[q]``: its best cosine to an item of its own identity seen by another camera
+      (``-inf`` when there is none), i.e. the true match a re-id search should find;
+    - ``different[q]``: its best cosine to an item of another identity, i.e. the best match a
+      person the gallery does not hold would get, had ``q``'s identity been left out.
+
+    ``pids <= 0`` (Market-1501's junk and distractors) are another identity for every item,
+    themselves included. Exact: (Q, N) products in chunks of ``chunk_size`` gallery rows.
+    """
+    feats = torch.as_tensor(np.asarray(features) if not torch.is_tensor(features)
+                            else features).float().cpu()
+    pids, camids = torch.as_tensor(np.asarray(pids)), torch.as_tensor(np.asarray(camids))
+    q = torch.as_tensor(np.asarray(queries, dtype=np.int64))
+    same = torch.full((len(q),), -torch.inf)
+    different = torch.full((len(q),), -torch.inf)
+    qf, qp, qc = feats[q], pids[q][:, None], camids[q][:, None]
+    for start in range(0, len(feats), chunk_size):
+        stop = min(start + chunk_size, len(feats))
+        sims = qf @ feats[start:stop].T                                   # (Q, n)
+        gp, gc = pids[start:stop][None], camids[start:stop][None]
+        own = (gp == qp) & (qp > 0)                                       # same identity
+        itself = torch.arange(start, stop)[None] == q[:, None]
+        same = torch.maximum(same, sims.masked_fill(~(own & (gc != qc)), -torch.inf).amax(1))
+        different = torch.maximum(different, sims.masked_fill(own | itself, -torch.inf).amax(1))
+    return same.numpy(), different.numpy()
+
+
+def calibrate(features, pids, camids, false_match_rate: float = FALSE_MATCH_RATE,
+              max_queries: int = 2000, bins: int = 30, seed: int = 0) -> dict:
+    """The open-set threshold of a gallery, from its own similarities (:func:`best_similarities`
+    of every item, or of a seeded sample of ``max_queries``).
+
+    A query of a person the gallery does not hold still gets a best match; how high its
+    similarity goes is measured on the gallery itself: each item, its identity left out,
+    is such a stranger (``different``). The threshold is set so that at most
+    ``false_match_rate`` of them have a best match *above* it: a top match above the
+    threshold is "confident". ``true_match_rate`` is the share of items whose best match of
+    their own identity in another camera (``same``) is above it. The decision is about the
+    best match over the whole gallery (open-set identification), not one pair: a per-pair
+    rate would pass almost every stranger in a gallery of hundreds.
+
+    Returns a JSON-able dict: ``false_match_rate``, ``threshold``, ``true_match_rate``,
+    ``queries`` (items used), ``same_identity`` (items with another camera of their identity),
+    and the histograms ``edges`` (bins + 1), ``same``, ``different`` (counts per bin).
+    """
+    if not 0 < false_match_rate < 1:
+        raise ValueError(f"false_match_rate must be in (0, 1), got {false_match_rate}")
+    n = len(pids)
+    if n < 2:
+        raise ValueError("a gallery of fewer than 2 items cannot be calibrated")
+    queries = np.arange(n) if n <= max_queries else np.sort(
+        np.random.default_rng(seed).choice(n, max_queries, replace=False))
+    same, different = best_similarities(features, pids, camids, queries)
+    different = different[np.isfinite(different)]
+    if not len(different):
+        raise ValueError("a gallery of one identity cannot be calibrated")
+    same = same[np.isfinite(same)]
+    # at most floor(rate * n) strangers above: the threshold is the next-highest value
+    ranked = np.sort(different)[::-1]
+    threshold = float(ranked[min(int(false_match_rate * len(ranked)), len(ranked) - 1)])
+    values = np.concatenate([same, different])
+    lo, hi = float(np.floor(values.min() * 50) / 50), float(np.ceil(values.max() * 50) / 50)
+    edges = np.linspace(lo, max(hi, lo + 0.02), bins + 1)
+    return {"false_match_rate": float(false_match_rate), "threshold": round(threshold, 6),
+            "true_match_rate": round(float((same > threshold).mean()), 6) if len(same)
+            else None,
+            "queries": int(len(queries)), "same_identity": int(len(same)),
+            "edges": np.round(edges, 6).tolist(),
+            "same": np.histogram(same, edges)[0].tolist(),
+            "different": np.histogram(different, edges)[0].tolist()}
+
+
 class GalleryIndex:
     """Gallery features + metadata with cosine top-k search (exact torch product, or FAISS).
 
@@ -134,7 +224,8 @@ class GalleryIndex:
         pids, camids: (N,) int64 numpy arrays.
         image_paths, cloud_paths: (N,) lists of str ("" when unknown).
         thumbnails: (N,) list of JPEG bytes (``b""`` when none).
-        meta: provenance (checkpoint, dataset, created) saved with the index.
+        meta: provenance (checkpoint, dataset, created), ``lifting`` and ``calibration``
+            (see :attr:`lifting`, :attr:`calibration`), saved with the index.
         backend, faiss_index, faiss_params, rerank: the search backend in use.
     """
 
@@ -174,6 +265,32 @@ class GalleryIndex:
     @property
     def device(self) -> torch.device:
         return self.features.device
+
+    @property
+    def lifting(self) -> str:
+        """The lifting that made the gallery's clouds (``meta["lifting"]``; files without it
+        were made by :data:`LEGACY_LIFTING`). A query must be lifted the same way."""
+        return str(self.meta.get("lifting") or LEGACY_LIFTING)
+
+    @property
+    def calibration(self) -> dict | None:
+        """The open-set threshold of :func:`calibrate` (``meta["calibration"]``), computed
+        when the index is built; for a file without it, computed here on first use (marked
+        ``"at": "load"``) and kept in ``meta``, so :meth:`save` stores it. None for a
+        gallery that cannot be calibrated (a single identity: no stranger to measure)."""
+        if "calibration" not in self.meta:
+            try:
+                self.meta["calibration"] = {**calibrate(self.features, self.pids, self.camids),
+                                            "at": "load"}
+            except ValueError:
+                return None
+        return self.meta["calibration"]
+
+    @property
+    def threshold(self) -> float | None:
+        """A match is confident when its similarity is above this (:attr:`calibration`);
+        None when the gallery has no calibration."""
+        return None if self.calibration is None else float(self.calibration["threshold"])
 
     def set_backend(self, backend: str, faiss_index: str = "Flat",
                     faiss_params: str | None = None, train_size: int = 200_000,
@@ -226,13 +343,17 @@ class GalleryIndex:
     def build(cls, model: torch.nn.Module, dataset, batch_size: int = 64,
               device: str | torch.device | None = None, thumbnails: bool = True,
               workers: int = 0, progress: bool = True, meta: dict | None = None,
+              lifting: str = LEGACY_LIFTING, false_match_rate: float = FALSE_MATCH_RATE,
               **backend) -> GalleryIndex:
-        """Extract features of every item of a ``PointCloudDataset`` with ``model.extract``.
+        """Extract features of every item of a ``PointCloudDataset`` with ``model.extract``,
+        and calibrate the open-set threshold (:func:`calibrate`) on them.
 
         Args:
             model: a trained OG-Net (put in eval mode here).
             dataset: ``ognet.data.PointCloudDataset`` in evaluation mode (``train=False``).
             thumbnails: make a JPEG thumbnail per item (from its image, else its cloud).
+            lifting: the lifting that made the dataset's clouds (stored: :attr:`lifting`).
+            false_match_rate: of the calibrated threshold.
             backend: ``backend=``, ``faiss_index=``, ``faiss_params=``, ``train_size=``,
                 ``rerank=`` of the constructor.
         """
@@ -249,12 +370,19 @@ class GalleryIndex:
         thumbs = [thumbnail_for(it) for it in tqdm(items, desc="thumbnails", leave=False,
                                                    disable=not progress)] if thumbnails \
             else None
+        pids, camids = [it.pid for it in items], [it.camid for it in items]
         info = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "z_zero": bool(getattr(dataset, "z_zero", False)),
-                "num_points": int(getattr(dataset, "num_points", 0)), **(meta or {})}
-        return cls(feats, [it.pid for it in items], [it.camid for it in items],
-                   [it.image_path for it in items], [it.cloud_path for it in items], thumbs,
-                   meta=info, **backend)
+                "num_points": int(getattr(dataset, "num_points", 0)), "lifting": lifting,
+                **(meta or {})}
+        index = cls(feats, pids, camids, [it.image_path for it in items],
+                    [it.cloud_path for it in items], thumbs, meta=info, **backend)
+        try:
+            index.meta["calibration"] = {**calibrate(index.features, index.pids, index.camids,
+                                                     false_match_rate), "at": "index"}
+        except ValueError:  # a single identity: nothing to calibrate against
+            pass
+        return index
 
     # ------------------------------------------------------------------ search
     def _compute_features(self) -> torch.Tensor:
@@ -341,8 +469,11 @@ class GalleryIndex:
         return p if p.suffix == ".safetensors" else p / INDEX_FILE
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the index (a folder, or a ``.safetensors`` file) atomically; returns the file."""
+        """Write the index (a folder, or a ``.safetensors`` file) atomically; returns the file.
+        Its :attr:`calibration` is stored with it (computed first when there is none yet)."""
         from safetensors.numpy import save_file
+
+        _ = self.calibration  # computed into meta when missing
 
         target = self._file(path)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,16 @@
 """``ReIDPipeline``: photo (or cloud) -> lifted cloud -> OG-Net trace -> top-k gallery matches.
 
-What the app and scripts call; no UI code. Loads the model, the gallery and the lifting
-models once.
+What the app and scripts call; no UI code. Loads the model, the galleries and the lifting
+models once. Several galleries built by the same checkpoint can be held at once (the app's
+gallery choice); each query names the one it searches, and is lifted the way that gallery's
+clouds were (``GalleryIndex.lifting``).
 """
 
 from __future__ import annotations
 
+import copy
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +35,9 @@ class PipelineError(RuntimeError):
 @dataclass
 class Match:
     """One gallery match: ``rank`` 1..k, cosine ``similarity``, identity and camera (1-based),
-    the 128x64 thumbnail and the source image path when known."""
+    the 128x64 thumbnail and the source image path when known; ``confident``: the similarity
+    is above the gallery's calibrated threshold (``GalleryIndex.threshold``); ``gallery``: the
+    name of the gallery it is item ``index`` of."""
 
     rank: int
     index: int
@@ -40,6 +46,8 @@ class Match:
     camid: int
     thumbnail: np.ndarray | None
     image_path: str | None
+    confident: bool = False
+    gallery: str = ""
 
 
 @dataclass
@@ -59,6 +67,7 @@ class QueryResult:
         people: the people found in a wide photo (``ognet.lift.PersonBox``, largest first;
             empty for a crop or a cloud); ``person``: the index of the one lifted.
         note: what was done about several people (empty otherwise).
+        gallery: the name of the gallery searched (``ReIDPipeline.galleries``).
     """
 
     cloud: np.ndarray
@@ -74,6 +83,21 @@ class QueryResult:
     people: list = field(default_factory=list)
     person: int | None = None
     note: str = ""
+    gallery: str = ""
+
+    @property
+    def confident(self) -> bool:
+        """Whether any match is above its gallery's calibrated threshold."""
+        return any(m.confident for m in self.matches)
+
+
+def gallery_name(path) -> str:
+    """The name a gallery file or folder goes by: its folder's name (``assets/campus`` ->
+    ``campus``; ``x/index.safetensors`` -> ``x``; ``x/g.safetensors`` -> ``g``)."""
+    path = Path(path)
+    if path.name == "index.safetensors":
+        path = path.parent
+    return path.stem if path.suffix == ".safetensors" else path.name
 
 
 def parse_market_name(name: str | None) -> tuple[int, int] | None:
@@ -93,49 +117,93 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 class ReIDPipeline:
-    """Model + gallery + lifting, loaded once.
+    """Model + galleries + lifting, loaded once.
 
     Args:
         checkpoint: ``.safetensors`` checkpoint (its ``.json`` beside it).
-        gallery: a ``GalleryIndex`` file or folder.
+        gallery: a ``GalleryIndex`` file or folder, or a mapping ``name -> file or folder``
+            of several (the first is the default; a single one is named by
+            :func:`gallery_name`). Each must be built by this checkpoint and with a known
+            lifting.
         device: ``auto`` (the GPU when there is one), ``cpu`` or ``cuda``.
         body_model_dir: official SMPL files for the lifting (default: the free body).
+
+    Attributes:
+        galleries: ``name -> GalleryIndex``; ``gallery_name``: the one this pipeline
+            searches (:meth:`using` gives the pipeline of another, sharing everything else).
     """
 
     def __init__(self, checkpoint, gallery, device: str = "auto",
                  body_model_dir: str | None = None):
         from ognet.engine.checkpoint import CheckpointError, load_model
-        from ognet.gallery import GalleryError
+        from ognet.lift import LIFTINGS
 
         self.device = resolve_device(device)
         try:
             self.model = load_model(checkpoint, device=self.device)
         except CheckpointError as exc:
             raise PipelineError(f"checkpoint: {exc}") from exc
-        try:
-            self.gallery = GalleryIndex.load(gallery, device=self.device)
-        except (GalleryError, OSError) as exc:
-            raise PipelineError(f"gallery: {exc}") from exc
         self.checkpoint = Path(checkpoint)
         self.z_zero = bool(getattr(self.model, "checkpoint_meta", {}).get("z_zero", False))
-        try:
-            self.gallery.check_model(self.model.config.embed_dim, self.model.config.num_points,
-                                     self.z_zero, self.model.config.name)
-        except GalleryError as exc:
-            raise PipelineError(f"gallery {gallery}: {exc}") from exc
+        paths = dict(gallery) if isinstance(gallery, dict) else {gallery_name(gallery): gallery}
+        if not paths:
+            raise PipelineError("no gallery given")
+        self.galleries = {name: self._load_gallery(path, LIFTINGS)
+                          for name, path in paths.items()}
+        self.gallery_name = next(iter(self.galleries))
         self.body_model_dir = body_model_dir
-        self._lifter = None
+        # shared by every pipeline of :meth:`using`: one lifter per lifting, one view per
+        # gallery (the explanations cache per pipeline object)
+        self._lifters: dict[str, object] = {}
+        self._lifters_lock = threading.Lock()
+        self._views = {self.gallery_name: self}
+
+    def _load_gallery(self, path, liftings) -> GalleryIndex:
+        from ognet.gallery import GalleryError
+
+        try:
+            index = GalleryIndex.load(path, device=self.device)
+            index.check_model(self.model.config.embed_dim, self.model.config.num_points,
+                              self.z_zero, self.model.config.name)
+        except (GalleryError, OSError) as exc:
+            raise PipelineError(f"gallery {path}: {exc}") from exc
+        if index.lifting not in liftings:
+            raise PipelineError(f"gallery {path}: made by the lifting {index.lifting!r}, which "
+                                f"this ognet does not have (it has {', '.join(liftings)})")
+        return index
+
+    @property
+    def gallery(self) -> GalleryIndex:
+        """The gallery this pipeline searches."""
+        return self.galleries[self.gallery_name]
+
+    def using(self, name: str | None) -> ReIDPipeline:
+        """The pipeline that searches gallery ``name`` (None: this one), sharing the model,
+        the galleries and the lifters; the same object for the same name."""
+        if name is None or name == self.gallery_name:
+            return self
+        if name not in self.galleries:
+            raise ValueError(f"unknown gallery {name!r}; one of {', '.join(self.galleries)}")
+        if name not in self._views:
+            view = copy.copy(self)
+            view.gallery_name = name
+            self._views[name] = view
+        return self._views[name]
 
     @property
     def lifter(self):
-        if self._lifter is None:
-            from ognet.lift import Lifter
+        """The ``Lifter`` of this gallery's lifting (made on first use, then shared)."""
+        lifting = self.gallery.lifting
+        with self._lifters_lock:
+            if lifting not in self._lifters:
+                from ognet.lift import Lifter
 
-            self._lifter = Lifter(self.body_model_dir)
-        return self._lifter
+                self._lifters[lifting] = Lifter(self.body_model_dir, lifting=lifting)
+            return self._lifters[lifting]
 
     def describe(self) -> dict:
-        """What is loaded, for a header: variant, parameters, device, gallery, body model."""
+        """What is loaded, for a header: variant, parameters, device, this gallery (size,
+        identities, lifting, threshold), body model; ``galleries``: every gallery's."""
         dev = (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
                else "CPU")
         return {
@@ -143,17 +211,25 @@ class ReIDPipeline:
             "parameters": count_parameters(self.model),
             "input_points": self.model.config.num_points,
             "device": dev,
+            "gallery": self.gallery_name,
             "gallery_size": len(self.gallery),
             "gallery_identities": len(np.unique(self.gallery.pids)),
             "body_model": self.lifter.body.source,
             "checkpoint": self.checkpoint.name,
+            "galleries": {name: {"size": len(g), "identities": len(np.unique(g.pids)),
+                                 "lifting": g.lifting, "threshold": g.threshold}
+                          for name, g in self.galleries.items()},
         }
 
     def warm_up(self) -> None:
-        """Run one synthetic query so the first user request is as fast as the others."""
+        """Run one synthetic query so the first user request is as fast as the others (with
+        every lifting the galleries need; their calibrations are read or computed too)."""
         grey_figure = np.zeros((128, 64, 3), dtype=np.uint8)
         grey_figure[20:120, 22:42] = 180
-        self.lifter(grey_figure)
+        for name in self.galleries:
+            view = self.using(name)
+            view.lifter(grey_figure)
+            _ = view.gallery.calibration
         self.embed(np.random.default_rng(0).random((8192, 6)).astype(np.float32))
 
     def model_rows(self, n: int, num_points: int | None = None) -> np.ndarray:
@@ -179,19 +255,23 @@ class ReIDPipeline:
 
     def explain(self, result: QueryResult, rank: int, with_match: bool = True):
         """Why match ``rank`` (1..k) of ``result`` matched: the similarity split exactly over
-        points and body parts (``ognet.explain.explain_match``)."""
+        points and body parts (``ognet.explain.explain_match``), in the gallery it searched."""
         from ognet.explain import explain_match
 
-        return explain_match(self, result, rank, with_match=with_match)
+        return explain_match(self.using(result.gallery or None), result, rank,
+                             with_match=with_match)
 
     def what_if(self, result: QueryResult, variation: str, value=None):
-        """``result`` re-run under one variation (``ognet.whatif``); ``result`` is unchanged."""
+        """``result`` re-run under one variation (``ognet.whatif``) in the gallery it
+        searched; ``result`` is unchanged."""
         from ognet.whatif import what_if
 
-        return what_if(self, result, variation, value)
+        return what_if(self.using(result.gallery or None), result, variation, value)
 
     def search(self, embedding: np.ndarray, k: int = 5) -> list[Match]:
+        """The top-k of this gallery, each marked ``confident`` when above its threshold."""
         hits = self.gallery.search(torch.as_tensor(embedding), k=k)
+        threshold = self.gallery.threshold
         out = []
         for rank, (i, sim, pid) in enumerate(zip(hits.indices, hits.similarities, hits.pids,
                                                  strict=True), start=1):
@@ -200,7 +280,9 @@ class ReIDPipeline:
             out.append(Match(rank=rank, index=i, similarity=float(sim), pid=int(pid),
                              camid=int(self.gallery.camids[i]) + 1,
                              thumbnail=self.gallery.thumbnail(i),
-                             image_path=str(paths[i]) if paths is not None and paths[i] else None))
+                             image_path=str(paths[i]) if paths is not None and paths[i] else None,
+                             confident=threshold is not None and float(sim) > threshold,
+                             gallery=self.gallery_name))
         return out
 
     def match_cloud(self, match: Match) -> np.ndarray:
@@ -257,14 +339,20 @@ class ReIDPipeline:
         return crop_person(image, people[index]), people, index, note
 
     def run(self, source, name: str | None = None, k: int = 5, progress=None,
-            person: int | None = None) -> QueryResult:
+            person: int | None = None, gallery: str | None = None) -> QueryResult:
         """Query with a photo (path, bytes, PIL image, array) or a ``.ply``/``.pcd`` path.
 
         A wide photo with several people lifts one of them (``person``, 0-based, default the
-        largest; :meth:`person_crop`). ``progress(fraction, desc)`` is called between the
-        stages when given. Raises ``ognet.lift.LiftError`` (photos; ``NoPersonError`` when
-        no person is seen) or ``ValueError`` (clouds) for unusable input.
+        largest; :meth:`person_crop`). ``gallery``: the name of the gallery to search (default
+        this pipeline's); the photo is lifted with that gallery's lifting.
+        ``progress(fraction, desc)`` is called between the stages when given. Raises
+        ``ognet.lift.LiftError`` (photos; ``NoPersonError`` when no person is seen) or
+        ``ValueError`` (clouds, an unknown gallery) for unusable input.
         """
+        if gallery is not None and gallery != self.gallery_name:
+            return self.using(gallery).run(source, name=name, k=k, progress=progress,
+                                           person=person)
+
         def report(f, desc):
             if progress is not None:
                 progress(f, desc=desc)
@@ -302,7 +390,7 @@ class ReIDPipeline:
                            embedding=embedding, matches=matches, lift=lift,
                            query_pid=parsed[0] if parsed else None, timings=timings,
                            name=Path(name).name if name else None, people=people,
-                           person=index, note=note)
+                           person=index, note=note, gallery=self.gallery_name)
 
 
 def export_query(result: QueryResult, folder, stem: str | None = None) -> list[Path]:

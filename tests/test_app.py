@@ -4,31 +4,15 @@ start-up errors, and a real headless Chromium driving the UI."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from ognet.assets import DEFAULT_CHECKPOINT, DEFAULT_GALLERY, EXAMPLES_DIR
+from conftest import free_port, open_tab, upload_photo, wait_for_matches
 
 REPO = Path(__file__).resolve().parent.parent
-#: Test against the bundled demo model and gallery when they exist (the app's defaults);
-#: otherwise against an untrained model and a small synthetic gallery built here.
-USE_BUNDLED = DEFAULT_CHECKPOINT.exists() and (DEFAULT_GALLERY / "index.safetensors").exists()
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_synthetic_gallery(root: Path, model, pids, examples: bool = False) -> Path:
@@ -80,61 +64,6 @@ def build_small_assets(root: Path) -> tuple[Path, Path, Path]:
                          stage_points=[384, 192, 96, 48]).eval()
     ckpt = save_checkpoint(root / "model.safetensors", model)
     return ckpt, build_synthetic_gallery(root, model, (1, 2, 3), examples=True), root / "examples"
-
-
-@pytest.fixture(scope="module")
-def app_args(tmp_path_factory) -> list[str]:
-    if USE_BUNDLED:
-        return []
-    ckpt, gallery, examples = build_small_assets(tmp_path_factory.mktemp("app_assets"))
-    return ["--checkpoint", str(ckpt), "--gallery", str(gallery), "--examples", str(examples)]
-
-
-@pytest.fixture(scope="module")
-def examples(app_args) -> list[Path]:
-    folder = Path(app_args[app_args.index("--examples") + 1]) if app_args else EXAMPLES_DIR
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
-
-
-@pytest.fixture(scope="module")
-def server(app_args):
-    """``python app.py`` on a free port; yields its URL once it answers."""
-    port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
-    env.pop("DISPLAY", None)
-    env.pop("WAYLAND_DISPLAY", None)
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), *app_args, "--device", "cpu",
-                             "--port", str(port)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited with {proc.returncode}:\n{proc.stdout.read()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("the app did not answer within 120 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    from gradio_client import Client
-
-    return Client(server, verbose=False)
 
 
 def check_top5(results):
@@ -264,31 +193,20 @@ def show_last_module(page) -> None:
     page.wait_for_timeout(300)
 
 
-def test_browser_upload_3d_results_and_layer_explorer(server, examples, tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no Chromium at /usr/bin/chromium (scripts/setup.sh installs Debian's "
-                    "chromium package where the distribution has one)")
+@pytest.mark.browser
+def test_browser_upload_3d_results_and_layer_explorer(new_page, examples, tmp_path):
     from PIL import Image
-    from playwright.sync_api import sync_playwright
 
     shot = tmp_path / "app.png"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
-            page.goto(server)
-            page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
-            page.locator("input[type=file]").first.set_input_files(str(examples[0]))
-            page.wait_for_selector("#plot3d .js-plotly-plot", timeout=60_000)
-            page.wait_for_function("document.querySelectorAll('#matches img').length >= 5",
-                                   timeout=60_000)
-            assert "similarity" in page.locator("#results").inner_text()
-            page.get_by_role("tab", name="Layers").click()
-            show_last_module(page)
-            page.wait_for_timeout(200)
-            page.screenshot(path=str(shot))
-        finally:
-            browser.close()
+    page = new_page(1280, 720)
+    upload_photo(page, examples[0])
+    page.wait_for_selector("#plot3d .js-plotly-plot", timeout=60_000)
+    wait_for_matches(page)
+    assert "similarity" in page.locator("#results").inner_text()
+    open_tab(page, "Layers")
+    show_last_module(page)
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(shot))
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert pixels.shape == (720, 1280)
     assert pixels.std() > 10, "the screenshot is blank"

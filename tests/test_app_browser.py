@@ -9,23 +9,16 @@ Set ``OGNET_SCREENSHOT_DIR`` to keep a screenshot of each size and theme.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
-
-from tests import test_app
-
-# The app server and its inputs (fixtures of test_app; one server for this file).
-CHROMIUM, CHROMIUM_ARGS = test_app.CHROMIUM, test_app.CHROMIUM_ARGS
-app_args, examples, server = test_app.app_args, test_app.examples, test_app.server
+from conftest import open_tab, upload_photo, wait_for_matches
+from test_app import show_last_module
 
 SIZES = [(1920, 1080), (1280, 720)]
 THEMES = ["light", "dark"]
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"),
-                                reason="no Chromium at /usr/bin/chromium (the browser tests "
-                                       "need the Debian chromium package)")
+pytestmark = pytest.mark.browser
 
 #: Visible boxes of the page, measured in the browser: every line of text outside plots and
 #: frames (with whether an ancestor that clips its overflow cuts it), every plot / image /
@@ -127,16 +120,6 @@ def check_layout(m: dict, plot_id: str) -> list[str]:
     return problems
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture(scope="module", params=[(w, h, t) for w, h in SIZES for t in THEMES],
                 ids=lambda v: f"{v[0]}x{v[1]}-{v[2]}")
 def page(request, browser, server, examples):
@@ -145,10 +128,9 @@ def page(request, browser, server, examples):
     page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(server + ("/?__theme=dark" if theme == "dark" else "/"))
     page.wait_for_selector("#query-photo input[type=file]", state="attached", timeout=120_000)
-    page.locator("#query-photo input[type=file]").set_input_files(str(examples[0]))
+    upload_photo(page, examples[0])
     page.wait_for_selector("#plot3d .js-plotly-plot .main-svg", timeout=120_000)
-    page.wait_for_function("document.querySelectorAll('#matches img').length >= 5",
-                           timeout=120_000)
+    wait_for_matches(page)
     page.wait_for_timeout(400)
     page.shot_name = f"{width}x{height}-{theme}"
     yield page
@@ -160,11 +142,6 @@ def screenshot(page, tab: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{page.shot_name}-{tab}.png"))
-
-
-def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(300)
 
 
 def test_3d_tab_layout(page):
@@ -186,7 +163,7 @@ def test_layers_tab_layout_and_colours(page):
     """The Layers tab's plot fits the window, its caption sits above the cloud, and the points
     carry the photo's colours (not one grey)."""
     open_tab(page, "Layers")
-    test_app.show_last_module(page)
+    show_last_module(page)
     m = page.evaluate(MEASURE)
     screenshot(page, "layers")
     assert check_layout(m, "layerplot") == []

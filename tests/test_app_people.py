@@ -6,20 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import upload_photo
 from PIL import Image
-from test_app import CHROMIUM, CHROMIUM_ARGS, client, server  # noqa: F401 - fixtures
-from test_pipeline import CAMPUS_VIDEO, small_assets
-
-from ognet.assets import EXAMPLES_DIR
-
-
-@pytest.fixture(scope="module")
-def app_args(tmp_path_factory) -> list[str]:
-    """The app on an untrained model and a random gallery: these tests check what it does
-    with its input, not what it finds."""
-    ckpt, gallery = small_assets(tmp_path_factory.mktemp("people_app"))
-    return ["--checkpoint", str(ckpt), "--gallery", str(gallery), "--examples",
-            str(EXAMPLES_DIR)]
+from test_pipeline import CAMPUS_VIDEO
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +28,7 @@ def photos(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def test_search_without_a_person_is_an_app_error(client, photos):  # noqa: F811
+def test_search_without_a_person_is_an_app_error(client, photos):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
@@ -49,7 +38,7 @@ def test_search_without_a_person_is_an_app_error(client, photos):  # noqa: F811
     assert lifted["person_found"] is False and lifted["message"].startswith("No person found")
 
 
-def test_search_a_wide_photo_searches_its_largest_person(client, photos):  # noqa: F811
+def test_search_a_wide_photo_searches_its_largest_person(client, photos):
     from gradio_client import handle_file
 
     if "campus" not in photos:
@@ -58,29 +47,23 @@ def test_search_a_wide_photo_searches_its_largest_person(client, photos):  # noq
     assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
 
 
-def test_page_says_no_person_and_picks_people(server, photos):  # noqa: F811
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no Chromium at /usr/bin/chromium (scripts/setup.sh installs Debian's "
-                    "chromium package where the distribution has one)")
+@pytest.mark.browser
+def test_page_says_no_person_and_picks_people(new_page, photos):
     if "campus" not in photos:
         pytest.skip(f"{CAMPUS_VIDEO} is missing (Debian package opencv-doc)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        page.goto(server)
-        upload = page.locator("#query-photo input[type=file]")
-        status = page.locator("#status")
-        upload.set_input_files(str(photos["grey"]))
-        expect(status).to_contain_text("No person found", timeout=120_000)
-        expect(page.locator("#people")).to_be_hidden()
+    page = new_page(1280, 720)
+    status = page.locator("#status")
+    upload_photo(page, photos["grey"])
+    expect(status).to_contain_text("No person found", timeout=120_000)
+    expect(page.locator("#people")).to_be_hidden()
 
-        page.goto(server)  # a fresh page for the second photo
-        upload.set_input_files(str(photos["campus"]))
-        expect(status).to_contain_text("lifted the largest", timeout=180_000)
-        expect(page.locator("#people")).to_be_visible()
-        page.locator("#person-pick input").click()
-        page.get_by_role("option", name="#2").click()
-        expect(status).to_contain_text("lifted #2", timeout=180_000)
-        browser.close()
+    page = new_page(1280, 720)  # a fresh page for the second photo
+    status = page.locator("#status")
+    upload_photo(page, photos["campus"])
+    expect(status).to_contain_text("lifted the largest", timeout=180_000)
+    expect(page.locator("#people")).to_be_visible()
+    page.locator("#person-pick input").click()
+    page.get_by_role("option", name="#2").click()
+    expect(status).to_contain_text("lifted #2", timeout=180_000)

@@ -3,25 +3,10 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
+from conftest import open_tab, upload_photo, wait_for_matches
 
-from tests import test_app
-
-# The app server and its inputs (fixtures of test_app; one server for this file).
-CHROMIUM, CHROMIUM_ARGS = test_app.CHROMIUM, test_app.CHROMIUM_ARGS
-app_args, examples, server = test_app.app_args, test_app.examples, test_app.server
 PARTS = {"head", "torso", "arms", "legs", "feet", "background"}
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    from gradio_client import Client
-
-    # a generous timeout: on a loaded 2-core machine the config alone can take seconds
-    return Client(server, verbose=False, httpx_kwargs={"timeout": 120})
 
 
 def test_explain_endpoint_adds_up_to_the_search(client, examples):
@@ -91,22 +76,15 @@ def test_whatif_endpoint_and_its_errors(client, examples):
 
 
 @pytest.fixture(scope="module")
-def page(server, examples):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("no Chromium at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        page.goto(server)
-        page.wait_for_selector("#query-photo input[type=file]", state="attached",
-                               timeout=60_000)
-        page.locator("#query-photo input[type=file]").set_input_files(str(examples[1]))
-        page.wait_for_function("document.querySelectorAll('#matches img').length >= 5",
-                               timeout=90_000)
-        yield page
-        browser.close()
+def page(browser, server, examples):
+    """One page at 1280x720 with the second example searched (shared by this file's tests)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(server)
+    page.wait_for_selector("#query-photo input[type=file]", state="attached", timeout=60_000)
+    upload_photo(page, examples[1])
+    wait_for_matches(page)
+    yield page
+    page.close()
 
 
 def overlaps(a: dict, b: dict, px: float = 2.0) -> bool:
@@ -115,18 +93,13 @@ def overlaps(a: dict, b: dict, px: float = 2.0) -> bool:
             and min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"]) > px)
 
 
-def open_tab(page, name: str) -> None:
-    """Click a tab's button (every tab is one in the tab bar; test_app_browser checks it)."""
-    page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(300)
-
-
 def box(page, selector: str) -> dict:
     b = page.locator(selector).bounding_box()
     assert b is not None, f"{selector} is not shown"
     return {"x": b["x"], "y": b["y"], "w": b["width"], "h": b["height"]}
 
 
+@pytest.mark.browser
 def test_browser_explanation_shows_both_clouds_and_the_parts(page):
     open_tab(page, "Explain")
     page.locator("#explain-button").click()
@@ -163,6 +136,7 @@ def test_browser_explanation_shows_both_clouds_and_the_parts(page):
     assert "Background" in note and "search" in note
 
 
+@pytest.mark.browser
 def test_browser_what_if_moves_the_top5(page):
     open_tab(page, "What if")
     page.locator("#whatif-change").get_by_text("greyscale").click()

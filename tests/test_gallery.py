@@ -268,3 +268,145 @@ def test_faiss_approximate_preset(tmp_path):
     assert (loaded.faiss_index, loaded.faiss_params, loaded.rerank) == \
         (index.faiss_index, index.faiss_params, index.rerank)
     np.testing.assert_array_equal(loaded.search(q, k=5).indices, res.indices)
+
+
+# ---------------------------------------------------------------------------- calibration
+def calibration_gallery(seed=0):
+    """20 identities x 4 items over 3 cameras (unit features around identity centres), a
+    near-duplicate of each identity's first item in the same camera (as consecutive frames
+    are), and 6 distractors (pid 0)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(20, 16))
+    pids = np.repeat(np.arange(1, 21), 4)
+    cams = np.tile([0, 1, 2, 1], 20)
+    f = centres[pids - 1] + 0.8 * rng.normal(size=(80, 16))
+    dup = f[::4] + 0.01 * rng.normal(size=(20, 16))
+    f = np.concatenate([f, dup, rng.normal(size=(6, 16))])
+    pids = np.concatenate([pids, np.arange(1, 21), np.zeros(6, int)])
+    cams = np.concatenate([cams, np.zeros(20, int), np.arange(6) % 3])
+    return f / np.linalg.norm(f, axis=1, keepdims=True), pids, cams
+
+
+def brute_force_best(f, pids, cams):
+    """Each item's best cosine to its identity in another camera and to another identity
+    (pid 0: another identity for everyone), by a loop over all pairs."""
+    same, different = [], []
+    for i in range(len(f)):
+        s = d = -np.inf
+        for j in range(len(f)):
+            if j == i:
+                continue
+            sim = float(f[i] @ f[j])
+            if pids[i] > 0 and pids[j] == pids[i]:
+                if cams[j] != cams[i]:
+                    s = max(s, sim)
+            else:
+                d = max(d, sim)
+        same.append(s)
+        different.append(d)
+    return np.array(same), np.array(different)
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.1])
+def test_calibration_against_a_count_of_every_pair(rate):
+    from ognet.gallery import calibrate
+
+    f, pids, cams = calibration_gallery()
+    index = GalleryIndex(f, pids, cams)
+    stored = index.features.double().numpy()             # what the search compares
+    same, different = brute_force_best(stored, pids, cams)
+    c = calibrate(index.features, pids, cams, false_match_rate=rate)
+    t = c["threshold"]
+    allowed = int(rate * len(different))                  # strangers allowed above t
+    assert (different > t + 1e-6).sum() <= allowed < (different >= t - 1e-6).sum()
+    found = same[np.isfinite(same)]
+    assert c["same_identity"] == len(found) == 80 + 20    # the 6 distractors have none
+    assert c["true_match_rate"] == pytest.approx((found > t).mean(), abs=1e-6)
+    assert c["queries"] == len(f) == sum(c["different"])
+    assert sum(c["same"]) == len(found)
+    edges = np.array(c["edges"])
+    np.testing.assert_array_equal(np.histogram(different, edges)[0], c["different"])
+    np.testing.assert_array_equal(np.histogram(found, edges)[0], c["same"])
+
+
+def test_calibration_samples_a_large_gallery_and_refuses_one_identity():
+    from ognet.gallery import calibrate
+
+    f, pids, cams = calibration_gallery()
+    c = calibrate(f, pids, cams, max_queries=50)
+    assert c["queries"] == 50 == sum(c["different"])
+    assert c == calibrate(f, pids, cams, max_queries=50)  # seeded
+    with pytest.raises(ValueError, match="one identity"):
+        calibrate(f[:4], pids[:4], cams[:4])
+    with pytest.raises(ValueError, match="false_match_rate"):
+        calibrate(f, pids, cams, false_match_rate=0)
+    assert GalleryIndex(f[:4], pids[:4], cams[:4]).calibration is None
+
+
+def _rewrite_meta(file, **changes):
+    """Rewrite a saved index with its header's meta changed (None: the key dropped), as an
+    older ognet would have written it."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(file), framework="numpy") as fh:
+        header = json.loads(fh.metadata()["ognet_gallery"])
+        arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    for key, value in changes.items():
+        if value is None:
+            header["meta"].pop(key, None)
+        else:
+            header["meta"][key] = value
+    save_file(arrays, str(file), metadata={"ognet_gallery": json.dumps(header)})
+
+
+def test_an_old_file_is_calibrated_at_load_and_a_reindex_stores_it(tmp_path, capsys):
+    from ognet.cli import main
+    from ognet.gallery import calibrate
+
+    f, pids, cams = calibration_gallery()
+    file = GalleryIndex(f, pids, cams).save(tmp_path / "g")
+    _rewrite_meta(file, calibration=None)                # a file from before calibration
+    old = GalleryIndex.load(file)
+    assert "calibration" not in old.meta and old.lifting == "mean_body"
+    expected = calibrate(old.features, pids, cams)
+    assert old.calibration == {**expected, "at": "load"}
+    assert old.threshold == expected["threshold"]
+    assert main(["index", "--reindex", str(file), "--out", str(tmp_path / "r"),
+                 "--false-match-rate", "0.1", "--people", "synthetic"]) == 0
+    assert "confident above" in capsys.readouterr().out
+    again = GalleryIndex.load(tmp_path / "r")
+    assert again.meta["calibration"] == {**calibrate(old.features, pids, cams, 0.1),
+                                         "at": "index"}
+    assert again.meta["people"] == "synthetic"
+    assert again.threshold < old.threshold               # 10% false matches: a lower bar
+
+
+def test_the_index_command_records_lifting_and_calibration(tmp_path):
+    """``index`` on a prepared tree stores the lifting (the report's, else mean_body) and the
+    calibration made at index time from the features it extracted."""
+    from ognet import create_model
+    from ognet.cli import main
+    from ognet.engine.checkpoint import save_checkpoint
+    from ognet.gallery import calibrate
+    from ognet.pointcloud import save_cloud
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "clouds" / "bounding_box_test"
+    for pid in (1, 2, 3):
+        for cam in (1, 2):
+            save_cloud(folder / f"{pid:04d}_c{cam}s1_000001_00.npz",
+                       rng.normal(size=(1024, 6)).astype(np.float32))
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", create_model(
+        "ognet_small", num_points=512, stage_points=(128, 64, 32, 16)).eval())
+    args = ["index", "--checkpoint", str(ckpt), "--data", str(tmp_path / "clouds"),
+            "--workers", "0", "--device", "cpu", "--no-thumbnails"]
+    assert main([*args, "--out", str(tmp_path / "g")]) == 0
+    index = GalleryIndex.load(tmp_path / "g")
+    assert index.lifting == "mean_body" and index.meta["calibration"]["at"] == "index"
+    assert index.meta["calibration"] == {**calibrate(index.features, index.pids,
+                                                     index.camids), "at": "index"}
+    (tmp_path / "clouds" / "prepare_report.json").write_text('{"lifting": "photo_depth"}')
+    assert main([*args, "--out", str(tmp_path / "h")]) == 2  # a lifting ognet does not have
+    assert main([*args, "--out", str(tmp_path / "h"), "--lifting", "mean_body"]) == 0

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ognet.gallery import GalleryIndex
 from ognet.lift import LiftError, NoPersonError
-from ognet.pipeline import ReIDPipeline
+from ognet.pipeline import PipelineError, ReIDPipeline
 
 CAMPUS_VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 #: What ``small_assets`` builds: an untrained OG-Net-Small reading 1024 points.
@@ -84,3 +84,74 @@ def test_several_people_largest_first_or_picked(pipe, campus_photo):
     assert not np.array_equal(first.lift.image, second.lift.image)
     with pytest.raises(LiftError, match="no person #"):
         pipe.run(campus_photo, person=len(first.people))
+
+
+# ---------------------------------------------------------------------------- galleries
+@pytest.fixture(scope="module")
+def two_galleries(tmp_path_factory):
+    """A pipeline holding two galleries of one checkpoint: ``a`` (random features) and ``b``
+    (random features and, as item 5 with pid 42, the embedding of the first example photo),
+    and that photo."""
+    from ognet.assets import EXAMPLES_DIR
+
+    root = tmp_path_factory.mktemp("two")
+    ckpt, a = small_assets(root)
+    photo = sorted(EXAMPLES_DIR.glob("*.jpg"))[0]
+    embedding = ReIDPipeline(ckpt, a, device="cpu").run(photo).embedding
+    feats = np.random.default_rng(1).normal(size=(12, len(embedding)))
+    feats[5] = embedding
+    pids = np.repeat(np.arange(1, 7), 2)
+    pids[5] = 42
+    GalleryIndex(feats / np.linalg.norm(feats, axis=1, keepdims=True), pids, [0, 1] * 6,
+                 meta=SMALL).save(root / "b")
+    return ReIDPipeline(ckpt, {"a": a, "b": root / "b"}, device="cpu"), photo, root / "b"
+
+
+def test_each_query_searches_the_gallery_it_names(two_galleries):
+    pipe, photo, b_path = two_galleries
+    assert pipe.gallery_name == "a" and list(pipe.galleries) == ["a", "b"]
+    in_a, in_b = pipe.run(photo), pipe.run(photo, gallery="b")
+    assert in_a.gallery == "a" and {m.gallery for m in in_a.matches} == {"a"}
+    assert in_b.gallery == "b" and {m.gallery for m in in_b.matches} == {"b"}
+    top = in_b.matches[0]
+    assert (top.index, top.pid) == (5, 42) and top.similarity > 0.999
+    assert 42 not in [m.pid for m in in_a.matches]
+    # confident: above the threshold calibrated on gallery b itself
+    threshold = GalleryIndex.load(b_path).calibration["threshold"]
+    assert top.confident and in_b.confident
+    assert [m.confident for m in in_b.matches] == [m.similarity > threshold
+                                                   for m in in_b.matches]
+    # the rule itself: "above", at a threshold falling between ranks 2 and 3
+    calibration = pipe.using("b").gallery.meta["calibration"]
+    stored = calibration["threshold"]
+    try:
+        calibration["threshold"] = in_b.matches[2].similarity
+        again = pipe.using("b").search(in_b.embedding)
+        assert [m.confident for m in again] == [True, True, False, False, False]
+    finally:
+        calibration["threshold"] = stored
+    assert pipe.using("b") is pipe.using("b") and pipe.using("a") is pipe
+    with pytest.raises(ValueError, match="unknown gallery 'c'"):
+        pipe.run(photo, gallery="c")
+
+
+def test_explanations_and_what_if_use_the_gallery_searched(two_galleries):
+    """The explanation of gallery b's top match adds up to its similarity (with gallery a's
+    item 5 it would not); what-if re-ranks in gallery b."""
+    pipe, photo, _ = two_galleries
+    result = pipe.run(photo, gallery="b")
+    ex = pipe.explain(result, 1, with_match=False)
+    assert sum(ex.parts.values()) + ex.bias == pytest.approx(result.matches[0].similarity,
+                                                             abs=1e-3)
+    w = pipe.what_if(result, "greyscale")
+    assert {m.gallery for m in w.matches} == {"b"}
+
+
+def test_the_lifter_is_the_galleries_lifting(tmp_path):
+    ckpt, gallery = small_assets(tmp_path / "legacy")     # a file without "lifting"
+    pipe = ReIDPipeline(ckpt, gallery, device="cpu")
+    assert pipe.gallery.lifting == "mean_body" and pipe.lifter.lifting == "mean_body"
+    assert pipe.describe()["galleries"]["gallery"]["lifting"] == "mean_body"
+    ckpt, other = small_assets(tmp_path / "other", lifting="photo_depth")
+    with pytest.raises(PipelineError, match="lifting 'photo_depth'"):
+        ReIDPipeline(ckpt, {"legacy": gallery, "other": other}, device="cpu")

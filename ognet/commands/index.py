@@ -5,6 +5,13 @@
 ``IVF{nlist},SQ8`` searched with ``nprobe=256`` and re-ranked over 100 candidates, for
 millions of items; or any FAISS factory string with ``--faiss-params``/``--rerank``);
 ``--reindex GALLERY`` rebuilds an existing index with another backend without the model.
+
+Every index is calibrated (``ognet.gallery.calibrate``): the similarity above which a top
+match is "confident", at ``--false-match-rate`` (default 1%) measured on the gallery itself;
+``--reindex`` re-calibrates (an older file gains its calibration). ``--lifting`` records the
+lifting that made the prepared clouds (default: what ``DATA/prepare_report.json`` records,
+else ``mean_body``), so that the app lifts queries the same way; ``--people`` says whether the
+gallery's people are ``synthetic`` (rendered) or ``real`` photos, for the app's notices.
 """
 
 NAME = "index"
@@ -39,6 +46,15 @@ def add_arguments(parser):
                         "approximate's 100, else 0)")
     parser.add_argument("--train-size", type=int, default=200_000,
                         help="rows an IVF/PQ index is trained on (a random subsample)")
+    parser.add_argument("--false-match-rate", type=float, default=None,
+                        help="of the calibrated confidence threshold (default 0.01: 1%% of "
+                             "the gallery's own items, their identity left out, still get a "
+                             "best match above it)")
+    parser.add_argument("--lifting", default=None,
+                        help="the lifting that made DATA's clouds (default: DATA's "
+                             "prepare_report.json, else mean_body)")
+    parser.add_argument("--people", choices=("synthetic", "real"), default=None,
+                        help="the gallery's people: rendered (synthetic) or photographed")
 
 
 def run(args) -> int:
@@ -47,24 +63,41 @@ def run(args) -> int:
     from ognet.data import PointCloudDataset, load_dataset
     from ognet.engine import load_model, resolve_device
     from ognet.faiss_search import FaissMissing, import_faiss
-    from ognet.gallery import GalleryError, GalleryIndex
+    from ognet.gallery import FALSE_MATCH_RATE, GalleryError, GalleryIndex, calibrate
+    from ognet.lift import LIFTINGS
 
     t0 = time.perf_counter()
     backend = {"backend": args.backend, "faiss_index": args.faiss_index,
                "faiss_params": args.faiss_params, "train_size": args.train_size,
                "rerank": args.rerank}
+    rate = FALSE_MATCH_RATE if args.false_match_rate is None else args.false_match_rate
+    if not 0 < rate < 1:
+        print(f"error: --false-match-rate must be in (0, 1), got {rate}")
+        return 2
+    people = {"people": args.people} if args.people else {}
+    if args.lifting and args.lifting not in LIFTINGS:
+        print(f"error: unknown lifting {args.lifting!r}; one of {', '.join(LIFTINGS)}")
+        return 2
     if args.reindex:
         try:
             index = GalleryIndex.load(args.reindex).set_backend(**backend)
         except (FaissMissing, ValueError, GalleryError) as exc:
             print(f"error: {exc}")
             return 2
+        if args.lifting:
+            index.meta["lifting"] = args.lifting
+        index.meta.update(people)
+        _calibrate(index, rate, calibrate)
         path = index.save(args.out)
         print(f"re-indexed {len(index)} items with {_describe(index)} in "
               f"{time.perf_counter() - t0:.1f}s -> {path}")
         return 0
     if not (args.checkpoint and args.data):
         print("error: give --checkpoint and --data (or --reindex GALLERY)")
+        return 2
+    lifting = args.lifting or _recorded_lifting(args.data) or "mean_body"
+    if lifting not in LIFTINGS:  # a report of a lifting this ognet does not have
+        print(f"error: unknown lifting {lifting!r}; one of {', '.join(LIFTINGS)}")
         return 2
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, device=device, num_classes=0)
@@ -85,7 +118,8 @@ def run(args) -> int:
             model, dataset, batch_size=args.batch_size, device=device,
             thumbnails=not args.no_thumbnails, workers=args.workers,
             meta={"checkpoint": str(args.checkpoint), "data": str(args.data),
-                  "split": args.split, "model": meta["model"]["name"]}, **backend)
+                  "split": args.split, "model": meta["model"]["name"], **people},
+            lifting=lifting, false_match_rate=rate, **backend)
     except ValueError as exc:  # a FAISS spec that cannot be built
         print(f"error: {exc}")
         return 2
@@ -95,9 +129,35 @@ def run(args) -> int:
     return 0
 
 
+def _recorded_lifting(data) -> str | None:
+    """The lifting ``prepare`` recorded in ``DATA/prepare_report.json``, if any."""
+    import json
+    from pathlib import Path
+
+    report = Path(data) / "prepare_report.json"
+    try:
+        return json.loads(report.read_text()).get("lifting") if report.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _calibrate(index, rate: float, calibrate) -> None:
+    """(Re-)calibrate ``index`` at ``rate`` (a single identity cannot be: left without)."""
+    index.meta.pop("calibration", None)
+    try:
+        index.meta["calibration"] = {**calibrate(index.features, index.pids, index.camids,
+                                                 rate), "at": "index"}
+    except ValueError as exc:
+        print(f"note: not calibrated ({exc})")
+
+
 def _describe(index) -> str:
+    calibration = index.calibration
+    confident = ("" if calibration is None else
+                 f"; confident above {calibration['threshold']:.3f} "
+                 f"({calibration['false_match_rate']:.0%} false matches)")
     if index.backend == "exact":
-        return "exact search (torch)"
+        return "exact search (torch)" + confident
     params = f", {index.faiss_params}" if index.faiss_params else ""
     rerank = f", re-ranking the best {index.rerank}" if index.rerank else ""
-    return f"FAISS {index.faiss_index}{params}{rerank}"
+    return f"FAISS {index.faiss_index}{params}{rerank}{confident}"
