@@ -89,23 +89,23 @@ def test_nonlocal_graph_is_the_last_modules(trace):
 
 
 def test_knn_edges_of_chosen_point(trace):
-    """The chosen point's edges (its self-loop, of length 0, left out) and its neighbours are
-    drawn thick and marked; the point itself is a small marker of another colour drawn last,
-    so that it does not cover them; the whole graph's edges are not faint."""
+    """The chosen point's edges (its self-loop, of length 0, left out) are drawn thick; the
+    point itself is a small marker of another colour, so that it does not cover them; the
+    points are see-through and the whole graph's edges are not faint."""
     m = trace.modules[1]
     fig = viz.layer_figure(trace, 2, "knn graph", point=5)
     centre = int(m.sampled_idx[5])
     neighbours = m.knn_edges[0][m.knn_edges[1] == centre]
     k = int((neighbours != centre).sum())
     assert k == m.knn_edges.shape[1] // len(m.in_xyz) - 1
-    mine = next(t for t in fig.data if t.name == "edges of point 5")
+    mine = next(t for t in fig.data if t.name == f"edges of point 5 to its {k} neighbours")
     assert len(mine.x) == 3 * k  # a None-separated segment per edge
     assert mine.line.width >= 4
-    marked = next(t for t in fig.data if t.name == f"its {k} neighbours")
-    assert len(marked.x) == k
     chosen = fig.data[-1]
-    assert chosen.name == "chosen point" and chosen.marker.size <= marked.marker.size + 1
+    assert chosen.name == "chosen point" and chosen.marker.size <= 6
     assert chosen.marker.color != mine.line.color
+    points = next(t for t in fig.data if t.name == "points")
+    assert points.opacity < 1  # see-through: the edges among them show
     graph = next(t for t in fig.data if (t.name or "").startswith("edges ("))
     alpha = float(graph.line.color.rsplit(",", 1)[1].rstrip(")"))
     assert graph.line.width >= 2 and alpha >= 0.6, graph.line

@@ -92,10 +92,9 @@ def contribution_figure(explanation, point_size: float = 2.5, camera: str = "fro
         ends = np.concatenate([a, b])
         fig.add_trace(go.Scatter3d(**_xyz(ends), mode="markers", showlegend=False,
                                    marker=dict(size=5, color="#2ca02c"), hoverinfo="skip"))
-    title = (f"match #{explanation.rank}: similarity {explanation.similarity:.3f} · "
-             f"background {explanation.parts['background']:+.3f}<br>"
-             + ("left the query, right the match; " if len(sides) == 2 else "the query; ")
-             + "red adds, blue takes away")
+    title = (("the query (left) and match" if len(sides) == 2 else "the query for match")
+             + f" #{explanation.rank}<br>similarity {explanation.similarity:.3f} · background "
+             f"{explanation.parts['background']:+.3f}<br>red adds to it, blue takes away")
     fig = _layout(fig, camera, title, height)
     # The pair is wider than one person: the camera steps back until both fit a plot about
     # PLOT_ASPECT as wide as it is tall; the colour bar and the legend get strips of their own.
@@ -205,7 +204,7 @@ def yaw_figure(angles: np.ndarray, cosines: np.ndarray, mirror: float | None = N
     if mirror is not None:
         fig.add_hline(y=mirror, line=dict(color="#ff7f0e", dash="dash"),
                       annotation_text=f"mirrored: {mirror:.3f}", annotation_position="top left",
-                      annotation_font=dict(color="#ff7f0e", size=SMALL_FONT))
+                      annotation_font=dict(color=TEXT, size=SMALL_FONT))
     _axes_layout(fig, "cosine to the original embedding vs yaw", height,
                  dict(l=50, r=10, t=34, b=40))
     fig.update_xaxes(title="yaw (degrees)", tickvals=list(range(-180, 181, 60)),

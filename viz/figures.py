@@ -215,7 +215,8 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
             edges = m.knn_edges
         e = edges.numpy()
         centre_in = _centre_in_input(m, point)
-        fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded,
+        # the points see-through, so that they do not hide the edges among them
+        fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded, opacity=0.4,
                                    name="points", hoverinfo="skip"))
         rng = np.random.default_rng(0)
         sample = rng.choice(e.shape[1], size=min(max_edges, e.shape[1]), replace=False)
@@ -224,16 +225,14 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
                                    mode="lines", line=dict(width=2, color=EDGE_COLOUR),
                                    name=f"edges ({len(sample)} of {e.shape[1]})",
                                    hoverinfo="skip"))
-        # the chosen point's edges, thick; its neighbours marked; the point itself a small
-        # dark diamond drawn last, so that it does not cover its own (short) edges
+        # the chosen point's edges, thick (their far ends are its neighbours: no markers
+        # there, they would cover the short edges of a dense module); the point itself a
+        # small dark diamond, which leaves most of each edge in view
         mine = e[:, (e[1] == centre_in) & (e[0] != centre_in)]
         fig.add_trace(go.Scatter3d(**_segments(in_xyz[mine[1]], in_xyz[mine[0]]), mode="lines",
                                    line=dict(width=6, color=CHOSEN_COLOUR),
-                                   name=f"edges of point {point}"))
-        fig.add_trace(go.Scatter3d(**_xyz(in_xyz[mine[0]]), mode="markers",
-                                   marker=dict(size=max(point_size * 1.6, 4),
-                                               color=CHOSEN_COLOUR),
-                                   name=f"its {mine.shape[1]} neighbours", hoverinfo="skip"))
+                                   name=f"edges of point {point} to its {mine.shape[1]} "
+                                        "neighbours"))
         fig.add_trace(go.Scatter3d(**_xyz(in_xyz[[centre_in]]), mode="markers",
                                    marker=dict(size=5, color="#111111", symbol="diamond",
                                                line=dict(color="white", width=1)),
