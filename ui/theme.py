@@ -75,8 +75,10 @@ CSS = EMPTY_CSS + FIGURE_TEXT_CSS + """
   {height: calc(var(--plot-h) - 110px) !important}}
 #compare-query .js-plotly-plot, #compare-match .js-plotly-plot, #compare-query .empty,
   #compare-match .empty {height: calc(var(--plot-h) - 10px) !important}
-#explain-clouds .empty, #explain-parts .empty, #whatif-moves .empty, #whatif-yaw-curve .empty
-  {height: 300px !important}
+#explain-clouds .js-plotly-plot, #explain-parts .js-plotly-plot, #explain-clouds .empty,
+  #explain-parts .empty {height: max(360px, calc(var(--plot-h) - 90px)) !important}
+#whatif-moves .js-plotly-plot, #whatif-yaw-curve .js-plotly-plot, #whatif-moves .empty,
+  #whatif-yaw-curve .empty {height: max(300px, calc(var(--plot-h) - 260px)) !important}
 .walkthrough-frame {display: block; width: 100%; height: calc(var(--plot-h) + 50px); border: 0}
 #status {min-height: 1.5em}
 #status p {margin: 0 !important}
@@ -93,6 +95,7 @@ CSS = EMPTY_CSS + FIGURE_TEXT_CSS + """
 #matches .thumbnail-item {aspect-ratio: 1 / 2 !important; height: auto !important}
 #matches .caption-label {font-size: 12px !important; padding: 0 3px !important;
   max-width: 100% !important; opacity: 0.9 !important}
+#export-files .empty, #turntable-file .empty {min-height: 0 !important; height: 72px !important}
 #results table {width: 100%}
 #results th, #results td {padding: 4px 8px !important; white-space: nowrap;
   word-break: keep-all}

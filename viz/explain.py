@@ -110,8 +110,9 @@ def contribution_figure(explanation, point_size: float = 2.5, camera: str = "fro
     return fig
 
 
-def _axes_layout(fig: go.Figure, title: str, height: int, margin: dict) -> go.Figure:
-    """The 2D figures' common look: transparent, :data:`TEXT` everywhere, a small title."""
+def _axes_layout(fig: go.Figure, title: str, height: int | None, margin: dict) -> go.Figure:
+    """The 2D figures' common look: transparent, :data:`TEXT` everywhere, a small title;
+    ``height`` None: the page's CSS sizes the plot."""
     fig.update_layout(
         height=height, margin=margin, showlegend=False,
         title=dict(text=title, x=0.02, font=dict(size=TITLE_FONT, color=TEXT)),
@@ -122,7 +123,7 @@ def _axes_layout(fig: go.Figure, title: str, height: int, margin: dict) -> go.Fi
     return fig
 
 
-def parts_figure(explanation, height: int = 300) -> go.Figure:
+def parts_figure(explanation, height: int | None = None) -> go.Figure:
     """Waterfall: head, torso, arms, legs, feet, background (, unlabelled), bias -> similarity.
 
     Each bar carries its value, turned upright (:data:`SMALL_FONT` px, never shrunk to fit
@@ -160,7 +161,7 @@ def rank_rows(ranks: list[int], top: int) -> dict[int, int]:
     return rows
 
 
-def moves_figure(whatif, height: int = 300) -> go.Figure:
+def moves_figure(whatif, height: int | None = None) -> go.Figure:
     """Slope chart: each original top-k item from its old rank to its new one, with the new
     top-k's newcomers on the right. Ranks past the top-k get a row each, in order, labelled
     with the true rank (:func:`rank_rows`): the axis is ordinal there, not to scale."""
@@ -197,7 +198,7 @@ def moves_figure(whatif, height: int = 300) -> go.Figure:
 
 
 def yaw_figure(angles: np.ndarray, cosines: np.ndarray, mirror: float | None = None,
-               height: int = 300) -> go.Figure:
+               height: int | None = None) -> go.Figure:
     """The embedding's cosine to the original against the yaw angle (degrees)."""
     fig = go.Figure(go.Scatter(x=np.asarray(angles), y=np.round(cosines, 5),
                                mode="lines+markers", name="turned", line=dict(color="#1f77b4")))

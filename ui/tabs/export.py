@@ -20,7 +20,8 @@ def build(ctx) -> None:
 
     no_display = display_available()
     export_btn = gr.Button("Export cloud (.ply), embedding (.npy), traces (.npz)", size="sm")
-    files = gr.File(label="files", file_count="multiple", interactive=False, height=140)
+    files = gr.File(label="files", file_count="multiple", interactive=False, height=140,
+                    elem_id="export-files")
     export_md = gr.Markdown()
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):

@@ -47,7 +47,7 @@ def build(ctx) -> None:
         yaw = gr.Radio(YAWS, value=None, label="yaw (degrees)", scale=2, elem_id="whatif-yaw")
     with gr.Row(equal_height=True):
         k = gr.Slider(4, 64, value=trained_k, step=1,
-                      label=f"k neighbours of EdgeConv (Fig. 7; trained: {trained_k})",
+                      label=f"EdgeConv's k (Fig. 7; trained: {trained_k})",
                       elem_id="whatif-k")
         density = gr.Slider(0.25, 1.0, value=1.0, step=0.05,
                             label="point density (Fig. 8)", elem_id="whatif-density")
