@@ -1,11 +1,13 @@
 """OG-Net demo: a pedestrian photo -> colored 3D point cloud -> OG-Net -> top-5 gallery matches.
 
-    python app.py [--checkpoint X.safetensors] [--gallery DIR] [--device auto|cpu|cuda]
+    python app.py [--checkpoint X.safetensors] [--gallery DIR [DIR ...]] [--device auto|cpu|cuda]
                   [--body-model-dir DIR] [--host 127.0.0.1] [--port 7860] [--share] [--open3d]
 
-This file parses the arguments, loads ``ognet.pipeline.ReIDPipeline`` and launches the page
-that ``ui.build_app`` lays out (one module per tab in ``ui/tabs/``). API endpoints: ``/lift``,
-``/search``, ``/explain`` and ``/whatif`` (``ui/api.py``; see README).
+This file parses the arguments, loads ``ognet.pipeline.ReIDPipeline`` with every gallery the
+page offers (``ui.galleries.gallery_paths``: the ``--gallery`` ones, the first the default,
+and the shipped synthetic and campus galleries with the shipped checkpoint) and launches the
+page that ``ui.build_app`` lays out (one module per tab in ``ui/tabs/``). API endpoints:
+``/lift``, ``/search``, ``/galleries``, ``/explain`` and ``/whatif`` (``ui/api.py``; see README).
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                    help="OG-Net checkpoint (.safetensors with its .json); default: the demo model")
-    p.add_argument("--gallery", default=str(DEFAULT_GALLERY),
-                   help="gallery index folder or .safetensors; default: the demo gallery")
+    p.add_argument("--gallery", nargs="+", default=[str(DEFAULT_GALLERY)],
+                   help="gallery index folders or .safetensors files, the first searched by "
+                        "default (the page offers all, and with the demo checkpoint the "
+                        "synthetic and campus galleries too); default: the synthetic gallery")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--body-model-dir", default=None,
                    help="official SMPL files (smplx layout); default: the free body")
@@ -51,14 +55,17 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from ognet.pipeline import PipelineError, ReIDPipeline
+    from ui.galleries import gallery_paths
 
     t0 = time.perf_counter()
-    for label, path in (("checkpoint", Path(args.checkpoint)), ("gallery", Path(args.gallery))):
+    for label, path in [("checkpoint", Path(args.checkpoint)),
+                        *(("gallery", Path(g)) for g in args.gallery)]:
         if not path.exists():
             print(f"error: {label} not found: {path} (pass --{label})", file=sys.stderr)
             return 2
+    paths = gallery_paths(args)
     try:
-        pipe = ReIDPipeline(args.checkpoint, args.gallery, device=args.device,
+        pipe = ReIDPipeline(args.checkpoint, paths, device=args.device,
                             body_model_dir=args.body_model_dir)
         pipe.warm_up()
         info = pipe.describe()
@@ -72,7 +79,7 @@ def main(argv=None) -> int:
     print(f"ognet app: {header(info)}", flush=True)
     print(f"loaded and warmed up in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    demo = build_app(pipe, args)
+    demo = build_app(pipe, args, paths)
     demo.queue(default_concurrency_limit=args.concurrency, max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 theme=THEME, css=CSS, show_error=False,

@@ -3,9 +3,15 @@ tests one app server and one Chromium for the whole session.
 
 Session fixtures of the app (every app and browser test file uses these; none starts its own):
 
-- ``app_args``: the flags of the one ``python app.py`` of the session (the bundled model and
-  galleries when they ship, else an untrained model and a small synthetic gallery);
+- ``app_args``: the flags of the one ``python app.py`` of the session: the bundled model and
+  galleries when they ship (else an untrained model and a small synthetic gallery), and two
+  test galleries of that model (:func:`build_test_galleries`): ``own``, which holds the
+  synthetic example photos themselves (each one's true identity is its top match, with any
+  model), and ``twins``, in which every person is there twice under two identities (its
+  calibrated threshold is 1: no match can be confident);
 - ``examples``: the synthetic example photos the app shows (identities of its gallery);
+- ``app_pipe``: the same checkpoint and default gallery in this process (``ReIDPipeline``),
+  to compute what the app should answer independently of the app's code;
 - ``server``: the URL of that app, started once (a real subprocess: its start-up is part of
   what the browser sees);
 - ``client``: a ``gradio_client.Client`` of it;
@@ -28,6 +34,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,27 +75,91 @@ def bundled_assets() -> bool:
     return DEFAULT_CHECKPOINT.exists() and (DEFAULT_GALLERY / "index.safetensors").exists()
 
 
+def build_test_galleries(root: Path, pipe, examples: list[Path]) -> tuple[Path, Path]:
+    """``root/own`` and ``root/twins`` (see the module docstring), embedded by ``pipe``
+    (a ``ReIDPipeline``) as the app embeds a query: ``own`` holds each synthetic example
+    photo and two renders of its identity by other cameras; ``twins`` those renders, each
+    also under the identity ``pid + 5000``."""
+    from ognet.gallery import GalleryIndex, encode_thumbnail
+    from ognet.pipeline import parse_market_name
+    from ognet.synth import Synthesizer, save_jpeg
+
+    synth = Synthesizer(0)
+    (root / "renders").mkdir(parents=True, exist_ok=True)
+    photos, renders = [], []
+    for example in examples:
+        pid, cam = parse_market_name(example.name)
+        photos.append((example, pid, cam - 1))
+        for other in (cam % 6 + 1, (cam + 2) % 6 + 1):
+            path = root / "renders" / f"{pid:04d}_c{other}s1_000007_00.jpg"
+            save_jpeg(synth.render(pid, other, 7), path)
+            renders.append((path, pid, other - 1))
+    meta = {"model": pipe.model.config.name, "num_points": pipe.model.config.num_points,
+            "z_zero": pipe.z_zero, "people": "synthetic"}
+
+    def save(items, folder):
+        from PIL import Image
+
+        feats = [pipe.run(str(path)).embedding for path, _, _ in items]
+        thumbs = [encode_thumbnail(np.asarray(Image.open(path).convert("RGB")))
+                  for path, _, _ in items]
+        GalleryIndex(np.stack(feats), [pid for _, pid, _ in items],
+                     [cam for _, _, cam in items], image_paths=[str(p) for p, _, _ in items],
+                     thumbnails=thumbs, meta=meta).save(folder)
+        return folder
+
+    twins = renders + [(path, pid + 5000, cam) for path, pid, cam in renders]
+    return save(photos + renders, root / "own"), save(twins, root / "twins")
+
+
 @pytest.fixture(scope="session")
-def app_args(tmp_path_factory) -> list[str]:
-    """Flags of the session's app: the app's defaults when the bundled assets ship, else an
-    untrained model with a small synthetic gallery and its examples (``tests/test_app.py``'s
-    ``build_small_assets``)."""
+def app_assets(tmp_path_factory) -> dict:
+    """The session app's checkpoint, default gallery and synthetic examples: the bundled
+    ones when they ship, else an untrained model and a small synthetic gallery (built by
+    ``tests/test_app.py``'s ``build_small_assets``)."""
+    from ognet.assets import DEFAULT_CHECKPOINT, DEFAULT_GALLERY, EXAMPLES_DIR
+
     if bundled_assets():
-        return []
+        return {"checkpoint": DEFAULT_CHECKPOINT, "gallery": DEFAULT_GALLERY,
+                "examples": EXAMPLES_DIR, "bundled": True}
     from test_app import build_small_assets
 
     ckpt, gallery, examples = build_small_assets(tmp_path_factory.mktemp("app_assets"))
-    return ["--checkpoint", str(ckpt), "--gallery", str(gallery), "--examples", str(examples)]
+    return {"checkpoint": ckpt, "gallery": gallery, "examples": examples, "bundled": False}
 
 
 @pytest.fixture(scope="session")
-def examples(app_args) -> list[Path]:
-    """The synthetic example photos of the session's app (Market-style names)."""
-    from ognet.assets import EXAMPLES_DIR
+def app_pipe(app_assets):
+    """The app's checkpoint and default gallery, loaded in this process."""
+    from ognet.pipeline import ReIDPipeline
 
-    folder = Path(app_args[app_args.index("--examples") + 1]) if "--examples" in app_args \
-        else EXAMPLES_DIR
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    return ReIDPipeline(app_assets["checkpoint"], app_assets["gallery"], device="cpu")
+
+
+@pytest.fixture(scope="session")
+def test_galleries(app_pipe, examples, tmp_path_factory) -> dict[str, Path]:
+    """``{"own": folder, "twins": folder}`` (:func:`build_test_galleries`)."""
+    own, twins = build_test_galleries(tmp_path_factory.mktemp("test_galleries"), app_pipe,
+                                      examples)
+    return {"own": own, "twins": twins}
+
+
+@pytest.fixture(scope="session")
+def app_args(app_assets, test_galleries) -> list[str]:
+    """Flags of the session's app: its assets (the app's defaults when bundled), the test
+    galleries after the default one."""
+    base = [] if app_assets["bundled"] else [
+        "--checkpoint", str(app_assets["checkpoint"]), "--examples",
+        str(app_assets["examples"])]
+    return [*base, "--gallery", str(app_assets["gallery"]), str(test_galleries["own"]),
+            str(test_galleries["twins"])]
+
+
+@pytest.fixture(scope="session")
+def examples(app_assets) -> list[Path]:
+    """The synthetic example photos of the session's app (Market-style names)."""
+    return sorted(p for p in Path(app_assets["examples"]).iterdir()
+                  if p.suffix.lower() in (".jpg", ".png"))
 
 
 def start_app(args: list[str], timeout: float = 180) -> tuple[subprocess.Popen, str]:

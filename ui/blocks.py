@@ -1,7 +1,11 @@
 """The page: header, query inputs (left), the tabs (centre), the matches (right), the API.
 
-One query event (Search button, a new photo, a cloud file) runs the pipeline once and then
-every renderer the tabs registered with ``ctx.on_result`` (see :mod:`ui.context`).
+One query event (Search, a new photo, a cloud file, another person, another gallery) runs the
+pipeline once, keeps the result in ``ctx.state`` and shows the top-5 with the gallery it was
+searched in and whether any match is confident; then the tabs draw from the state, the 3D view
+first (:meth:`ui.context.AppContext.wire_query`). A failed or cleared query resets every
+panel and says why once, in the status line under the Search button. A newer query of the
+same page always wins over an older one still running (:class:`ui.context.Freshness`).
 """
 
 from __future__ import annotations
@@ -12,11 +16,20 @@ import gradio as gr
 import numpy as np
 
 import viz
-from ui import people, text
+from ui import galleries, people, text
 from ui.api import add_endpoints
-from ui.context import AppContext, upload_path
+from ui.calibration import calibration_figure
+from ui.context import AppContext, StaleQuery, session_of, upload_path
 from ui.tabs import TABS
 from ui.theme import RESIZE_JS
+
+#: The frame of a match when the query's identity is known: the same person, another one.
+RIGHT, WRONG = (30, 170, 60), (210, 40, 40)
+#: What the status line says when there is nothing to search.
+NOTHING = "Drop a pedestrian photo (or a .ply / .pcd cloud) first."
+#: Example captions by what the folder holds.
+EXAMPLE_LABELS = {"synthetic": "Synthetic people (rendered; synthetic gallery)",
+                  "real": "Real people (campus video; campus gallery)"}
 
 
 def list_examples(folders) -> list[str]:
@@ -31,20 +44,34 @@ def list_examples(folders) -> list[str]:
     return out
 
 
-def build_app(pipe, args) -> gr.Blocks:
+def frame_colour(match, query_pid, known: bool):
+    """Green when the match is the query's identity, red when not; none when unknown."""
+    if not known:
+        return None
+    return RIGHT if match.pid == query_pid else WRONG
+
+
+def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
+    """The page for ``pipe`` (a ``ReIDPipeline`` holding one or more galleries);
+    ``gallery_paths``: where each gallery was loaded from (to name the shipped ones)."""
     from ognet.lift import LiftError
     from ognet.pipeline import CLOUD_SUFFIXES
 
-    gallery_identities = set(pipe.gallery.pids.tolist())
+    infos = galleries.describe(pipe, gallery_paths or {})
+    identities = {name: set(g.pids.tolist()) for name, g in pipe.galleries.items()}
+    folders = galleries.example_folders(args)
+    query_kind = galleries.QueryKinds(folders)
 
-    def query(path, progress=None, name=None, person=None):
+    def query(path, progress=None, name=None, person=None, gallery=None):
         """A file path (photo or .ply/.pcd) -> QueryResult; raises LiftError for bad input.
-        ``person``: which of a wide photo's people to search for (default: the largest)."""
+        ``person``: which of a wide photo's people to search for (default: the largest);
+        ``gallery``: the gallery's name (default: the pipeline's)."""
         if path is None:
-            raise LiftError("Drop a pedestrian photo (or a .ply / .pcd cloud) first.")
+            raise LiftError(NOTHING)
         name = name or Path(path).name
         try:
-            result = pipe.run(path, name=name, progress=progress, person=person)
+            result = pipe.run(path, name=name, progress=progress, person=person,
+                              gallery=gallery or None)
         except ValueError as e:  # LiftError is a ValueError; so are unreadable cloud files
             raise LiftError(str(e)) from None
         result.name = name
@@ -64,13 +91,15 @@ def build_app(pipe, args) -> gr.Blocks:
                 cloud_in = gr.UploadButton("… or a .ply / .pcd cloud (skips lifting)",
                                            file_types=list(CLOUD_SUFFIXES), size="sm",
                                            elem_id="query-cloud")
-                run_btn = gr.Button("Search", variant="primary", size="sm")
-                ctx.components["message"] = gr.Markdown("", elem_id="status")
+                run_btn = gr.Button("Search", variant="primary", size="sm", elem_id="search")
+                message = gr.Markdown("", elem_id="status")
+                ctx.components["message"] = message
                 ctx.components["people"], ctx.components["person"] = people.build_picker()
-                examples = list_examples(args.examples)
-                if examples:
-                    gr.Examples(examples=examples, inputs=[image_in], label="Example queries",
-                                examples_per_page=12, elem_id="examples")
+                with gr.Column(elem_id="examples"):
+                    for kind, photos in folders:
+                        gr.Examples(examples=photos, inputs=[image_in], examples_per_page=12,
+                                    label=EXAMPLE_LABELS.get(kind, "Example queries"),
+                                    elem_id=f"examples-{kind or 'other'}")
             with gr.Column(scale=6, min_width=480, elem_id="tabs-column"):
                 # "wrap": a tab that does not fit goes to a second row of the tab bar, never
                 # into Gradio's "⋯" menu, where a speaker would not see it (all fit in one row
@@ -80,79 +109,134 @@ def build_app(pipe, args) -> gr.Blocks:
                     ctx.components["tabs"] = tabs
                     for tab in TABS:
                         with gr.Tab(tab.TITLE, id=tab.ID) as shown:
+                            ctx.tab = tab.ID
                             tab.build(ctx)
+                            ctx.tab = None
                         shown.select(None, js=RESIZE_JS)
             with gr.Column(scale=3, min_width=300, elem_id="results-column"):
-                gr.Markdown("**Top-5 matches** (click one to compare in 3D)",
+                gr.Markdown("**Top-5 matches** (click one to compare in 3D), searched in",
                             elem_id="matches-title")
+                gallery = gr.Dropdown([(info.label, name) for name, info in infos.items()],
+                                      value=pipe.gallery_name, label="gallery searched",
+                                      show_label=False, container=False, interactive=True,
+                                      elem_id="gallery")
                 matches = gr.Gallery(label="Top-5 matches", show_label=False, columns=5,
                                      rows=1, height="auto", object_fit="contain",
                                      allow_preview=False, elem_id="matches")
+                confidence = gr.Markdown("", elem_id="confidence")
+                gallery_md = gr.Markdown(infos[pipe.gallery_name].line, elem_id="gallery-line")
                 results_md = gr.Markdown(elem_id="results")
-                ctx.components["matches"] = matches
+                histogram = gr.Plot(calibration_figure(infos[pipe.gallery_name].calibration),
+                                    label="calibration", show_label=False,
+                                    elem_id="calibration")
+                ctx.components.update(matches=matches, gallery=gallery)
 
-        def render_matches(result):
-            known = text.identity_known(result, gallery_identities)
-            items = []
-            for m in result.matches:
-                colour = (None if not known else
-                          (30, 170, 60) if m.pid == result.query_pid else (210, 40, 40))
-                thumb = (m.thumbnail if m.thumbnail is not None
-                         else np.full((128, 64, 3), 200, np.uint8))
-                items.append((viz.framed(thumb, colour), f"#{m.rank} {m.similarity:.2f}"))
-            return items, text.results_table(result, known)
-
-        ctx.on_result(render_matches, [], [matches, results_md])
         ctx.finish_layout()
 
         # ------------------------------------------------------------------ the query event
-        state, message = ctx.state, ctx["message"]
+        state = ctx.state
         view, pick = ctx["people"], ctx["person"]
-        outputs = [state, message, image_in, view, pick, *dict.fromkeys(ctx.result_outputs)]
-        inputs = {image_in, cloud_in, pick, *ctx.result_inputs}
+        shown_with_matches = [matches, results_md, confidence, gallery_md, histogram]
+        first = [state, message, image_in, view, pick, *shown_with_matches]
+        panels = [c for c in ctx.panels if c not in first]
+        drawn_later = {c for r in ctx.renderers if r.tab is not None for c in r.outputs}
+        outputs = [*first, *panels]
+        inputs = {image_in, cloud_in, pick, gallery}
+
+        def matches_shown(result, kind: str):
+            """(gallery items, results table, confidence line, gallery line + notice, the
+            calibration histogram with the query's best similarity); ``kind``: the query's
+            (``galleries.QueryKinds``)."""
+            info = infos[result.gallery]
+            known = text.identity_known(result, identities[result.gallery])
+            items = []
+            for m in result.matches:
+                thumb = (m.thumbnail if m.thumbnail is not None
+                         else np.full((128, 64, 3), 200, np.uint8))
+                items.append((viz.framed(thumb, frame_colour(m, result.query_pid, known)),
+                              f"#{m.rank} {m.similarity:.2f}" + (" ✓" if m.confident else "")))
+            note = galleries.notice(kind, info)
+            return (items, text.results_table(result, known),
+                    galleries.confidence_line(result, info),
+                    info.line + (f"  \n{note}" if note else ""),
+                    calibration_figure(info.calibration, result.matches[0].similarity))
+
+        def emptied(why: str, gallery_name: str) -> dict:
+            """Every panel back to its built value, and why, once."""
+            info = infos.get(gallery_name) or infos[pipe.gallery_name]
+            hidden_view, hidden_pick = people.picker_updates(None, None)
+            return {state: None, message: f"⚠️ {why}" if why != NOTHING else NOTHING,
+                    image_in: gr.skip(), view: hidden_view, pick: hidden_pick,
+                    matches: None, results_md: "", confidence: "", gallery_md: info.line,
+                    histogram: calibration_figure(info.calibration),
+                    **dict(zip(panels, ctx.empty_values(panels), strict=True))}
+
+        def skipped() -> dict:
+            return dict.fromkeys(outputs, gr.skip())
 
         def make_query(source: str):
-            """The callback of one query event; ``source``: ``image``, ``cloud``, ``either``
-            (the Search button: the cloud file when one is loaded, else the photo) or
-            ``person`` (another person of the photo picked)."""
-            def on_query(data, progress=gr.Progress()):  # noqa: B008 - gradio injects it
+            """The callback of one query event; ``source``: ``image`` (a new photo),
+            ``clear`` (the photo removed), ``cloud``, ``either`` (the Search button and a
+            new gallery: the photo when one is shown, else the cloud file) or ``person``
+            (another person of the photo picked)."""
+            def on_query(request: gr.Request, data, progress=gr.Progress()):  # noqa: B008
+                session = session_of(request)
+                chosen = data[gallery] if data[gallery] in infos else pipe.gallery_name
                 payload = data[cloud_in] if source == "cloud" else data[image_in]
                 if source == "either" and not data[image_in]:
                     payload = data[cloud_in]
                 path, name = upload_path(payload)
-                if path is None:  # a cleared input
-                    return {}
+                if source == "image" and path is None:
+                    return skipped()  # the photo box emptied by a query (its own x: "clear")
+                token = ctx.freshness.start(session)
+                if path is None:  # nothing to search: the x, or Search / a gallery alone
+                    ctx.freshness.finish(session, token, None)
+                    return emptied(NOTHING, chosen)
+
+                def report(fraction, desc):  # between the stages: stop when overtaken
+                    if not ctx.freshness.newest(session, token):
+                        raise StaleQuery
+                    progress(fraction, desc=desc)
+
                 try:
-                    result = query(path, progress, name=name,
+                    result = query(path, report, name=name, gallery=chosen,
                                    person=data[pick] if source == "person" else None)
+                except StaleQuery:
+                    return skipped()
                 except LiftError as e:
-                    gr.Warning(str(e))
-                    return {message: f"⚠️ {e}"}
-                values = [data[c] for c in ctx.result_inputs]
-                rendered = ctx.render_all(result, values)
+                    return emptied(str(e), chosen) if ctx.freshness.finish(
+                        session, token, None) else skipped()
+                if not ctx.freshness.finish(session, token, result):
+                    return skipped()  # a newer query started meanwhile: it answers
                 shown = {state: result, message: text.status_line(result),
-                         **dict(zip(ctx.result_outputs, rendered, strict=True))}
-                if source == "cloud":  # the photo no longer is the query
-                    shown[image_in] = None
+                         **dict(zip(shown_with_matches,
+                                    matches_shown(result, query_kind(path, name)), strict=True)),
+                         image_in: None if source == "cloud" else gr.skip()}
                 shown[view], shown[pick] = people.picker_updates(
                     result, None if source == "cloud" else path)
+                for c, value in zip(panels, ctx.empty_values(panels), strict=True):
+                    shown[c] = gr.skip() if c in drawn_later else value
                 return shown
             return on_query
 
         # The query events run with preprocess=False: the upload arrives as a file payload and
-        # our own reader (not the component's) reports a bad file as a readable warning.
+        # our own reader (not the component's) reports a bad file as a readable message.
+        # trigger_mode "multiple": a newer photo starts at once (the older one is dropped).
         common = dict(inputs=inputs, outputs=outputs, api_visibility="private",
-                      preprocess=False)
-        run_btn.click(make_query("either"), **common)
-        # A new photo (upload, paste, webcam, example click) runs at once; so does a cloud file
-        # (the Search button runs the photo, or the cloud when no photo is shown).
-        image_in.change(make_query("image"), trigger_mode="once", **common)
-        cloud_in.upload(make_query("cloud"), **common)
-        # Another person of a wide photo: from the menu, or a click on their box.
-        pick.input(make_query("person"), **common)
-        view.select(people.clicked, None, pick, api_visibility="private").then(
-            make_query("person"), **common)
+                      preprocess=False, trigger_mode="multiple",
+                      show_progress_on=[matches, message])
+        for trigger, source in ((run_btn.click, "either"), (gallery.input, "either"),
+                                (image_in.change, "image"), (image_in.clear, "clear"),
+                                (cloud_in.upload, "cloud"), (pick.input, "person")):
+            ctx.wire_query(trigger(make_query(source), **common))
+        # Another person of a wide photo: a click on their box.
+        ctx.wire_query(view.select(people.clicked, None, pick, api_visibility="private").then(
+            make_query("person"), **common))
 
-        add_endpoints(ctx, query)
+        def forget(request: gr.Request):  # a closed page: its session's tokens go
+            ctx.freshness.forget(session_of(request))
+
+        demo.unload(forget)
+
+        add_endpoints(ctx, query, infos)
     return demo
-

@@ -1,17 +1,30 @@
-"""``AppContext``: what the tab builders share while the page is built.
+"""``AppContext``: what the tab builders share while the page is built, and how one query
+result reaches every tab.
 
 A tab builder gets the context, lays out its components and wires its own controls. Two
 hooks connect it to the rest of the page:
 
 - ``ctx.on_result(render, inputs, outputs)``: after every query, ``render(result, *values of
-  inputs)`` fills ``outputs`` (one value per output component). All renderers run in the
-  query's single round trip.
+  inputs)`` fills ``outputs`` (one value per output component).
 - ``ctx.after_layout(fn)``: ``fn()`` runs once the whole page exists, to wire events to
   components built after the tab (the match gallery, the tab bar).
+
+How a query reaches the page (:meth:`AppContext.wire_query`): the query event itself runs
+the pipeline, keeps the result in ``ctx.state`` and shows the top-5 (a round trip of the
+pipeline's own time); then the tabs draw from that state one after the other, each in its own
+round trip, in the order of the tab bar (the 3D view first), so each appears as soon as it is
+drawn. A failed or cleared query resets every panel of the page (each renderer's outputs and
+every display component an event writes) to the value it was built with.
+
+A newer query of the same browser session always wins (:class:`Freshness`): an older one still
+running stops at its next stage or has its result dropped, and a tab drawn from a result that
+is no longer the newest is not sent.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +34,78 @@ import gradio as gr
 
 @dataclass
 class Renderer:
-    """``render(result, *values)`` -> one value per component of ``outputs``."""
+    """``render(result, *values)`` -> one value per component of ``outputs``; ``tab``: the id of
+    the tab whose builder registered it (None outside the tabs: drawn with the top-5)."""
 
     render: Callable
     inputs: Sequence
     outputs: Sequence
+    tab: str | None = None
+
+
+class StaleQuery(Exception):
+    """A newer query of the same session has started: this one's result would be wrong."""
+
+
+class Freshness:
+    """Which query of each browser session is the newest.
+
+    ``start`` gives a query its token; ``finish`` says whether its result may be shown (no
+    newer query of the session started meanwhile) and remembers it; ``shown`` says whether a
+    result is the one the session shows now (then a tab may be drawn from it).
+    """
+
+    def __init__(self):
+        self._latest: dict[str, int] = {}
+        self._shown: dict[str, weakref.ref] = {}
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def start(self, session: str) -> int:
+        with self._lock:
+            self._count += 1
+            self._latest[session] = self._count
+            self._shown.pop(session, None)  # what is on screen is about to be replaced
+            return self._count
+
+    def newest(self, session: str, token: int) -> bool:
+        return self._latest.get(session) == token
+
+    def finish(self, session: str, token: int, result) -> bool:
+        with self._lock:
+            if self._latest.get(session) != token:
+                return False
+            if result is not None:
+                self._shown[session] = weakref.ref(result)
+            return True
+
+    def shown(self, session: str, result) -> bool:
+        ref = self._shown.get(session)
+        return result is not None and ref is not None and ref() is result
+
+    def forget(self, session: str) -> None:
+        with self._lock:
+            self._latest.pop(session, None)
+            self._shown.pop(session, None)
+
+
+def session_of(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "-"
+
+
+def initial_value(component):
+    """The value a component was built with, in the form its event outputs take."""
+    value = getattr(component, "value", None)
+    if isinstance(component, gr.Plot) and isinstance(value, dict):
+        from gradio.components.plot import PlotData
+
+        return PlotData(**value)
+    return value
+
+
+#: Components that show something (as opposed to controls): reset to their built value.
+DISPLAYS = (gr.Plot, gr.HTML, gr.Markdown, gr.Image, gr.File, gr.Gallery, gr.AnnotatedImage,
+            gr.JSON)
 
 
 @dataclass
@@ -35,10 +115,13 @@ class AppContext:
     Attributes:
         pipe: the loaded ``ognet.pipeline.ReIDPipeline``.
         args: the command-line arguments of ``app.py``.
-        state: ``gr.State`` holding the current ``QueryResult`` (None before the first query).
+        state: ``gr.State`` holding the current ``QueryResult`` (None before the first query
+            and after a failed or cleared one).
         components: named components other builders use, e.g. ``camera``, ``point_size``,
             ``show_background`` (3D tab), ``matches`` (match gallery), ``tabs`` (tab bar),
             ``message`` (the line under the query inputs).
+        tab: the id of the tab being built (set by ``ui.blocks``).
+        freshness: the newest query of each session (:class:`Freshness`).
     """
 
     pipe: object
@@ -46,34 +129,54 @@ class AppContext:
     state: gr.State
     components: dict = field(default_factory=dict)
     renderers: list[Renderer] = field(default_factory=list)
+    tab: str | None = None
+    freshness: Freshness = field(default_factory=Freshness)
     _later: list[Callable] = field(default_factory=list)
+    _panels: list = field(default_factory=list)
 
     def __getitem__(self, name: str):
         return self.components[name]
 
     def on_result(self, render: Callable, inputs: Sequence, outputs: Sequence) -> None:
-        self.renderers.append(Renderer(render, list(inputs), list(outputs)))
+        self.renderers.append(Renderer(render, list(inputs), list(outputs), self.tab))
 
     def after_layout(self, fn: Callable) -> None:
         self._later.append(fn)
 
     def finish_layout(self) -> None:
+        """Run the ``after_layout`` hooks, then note every panel a query resets: the
+        renderers' outputs and every display component some event writes."""
+        from gradio.context import get_blocks_context
+
         for fn in self._later:
             fn()
+        panels = [c for r in self.renderers for c in r.outputs]
+        for fn in get_blocks_context().fns.values():
+            panels += [c for c in fn.outputs if isinstance(c, DISPLAYS)]
+        self._panels = [c for c in dict.fromkeys(panels) if c is not self.state]
 
-    # ------------------------------------------------------------ one query, every renderer
+    # ------------------------------------------------------------------- the stages
     @property
-    def result_inputs(self) -> list:
-        return [c for r in self.renderers for c in r.inputs]
-
-    @property
-    def result_outputs(self) -> list:
-        return [c for r in self.renderers for c in r.outputs]
-
-    def render_all(self, result, values: Sequence) -> list:
-        """Run every renderer on ``result``; ``values`` are those of ``result_inputs``."""
-        out, i = [], 0
+    def stages(self) -> list[tuple[str | None, list[Renderer]]]:
+        """The renderers grouped by tab, in the order they were registered (the tab bar's);
+        the group of ``None`` (outside the tabs) first."""
+        groups: dict = {None: []}
         for r in self.renderers:
+            groups.setdefault(r.tab, []).append(r)
+        return [(tab, rs) for tab, rs in groups.items() if rs]
+
+    @property
+    def panels(self) -> list:
+        return list(self._panels)
+
+    def empty_values(self, components) -> list:
+        """Every component at the value it was built with."""
+        return [initial_value(c) for c in components]
+
+    def render_stage(self, renderers: list[Renderer], result, values: Sequence) -> list:
+        """Run ``renderers`` on ``result``; ``values`` are those of their inputs in order."""
+        out, i = [], 0
+        for r in renderers:
             got = r.render(result, *values[i:i + len(r.inputs)])
             i += len(r.inputs)
             got = list(got) if isinstance(got, (tuple, list)) else [got]
@@ -82,6 +185,34 @@ class AppContext:
                                    f"{len(r.outputs)} outputs")
             out.extend(got)
         return out
+
+    def wire_query(self, event, first: Sequence = ()) -> None:
+        """After a query ``event`` (which set ``ctx.state``), draw each tab's renderers from the
+        state, one tab per round trip in the tab bar's order; the group outside the tabs is
+        the query event's own (``first``: nothing more to draw). A stage is skipped when the
+        state is empty or no longer the session's newest result."""
+        for tab, renderers in self.stages:
+            if tab is None:
+                continue
+            inputs = [c for r in renderers for c in r.inputs]
+            outputs = list(dict.fromkeys(c for r in renderers for c in r.outputs))
+            event = event.then(self._stage_fn(renderers, outputs), inputs=[self.state, *inputs],
+                               outputs=outputs, api_visibility="private",
+                               show_progress="minimal", queue=True)
+
+    def _stage_fn(self, renderers: list[Renderer], outputs: list):
+        flat = [c for r in renderers for c in r.outputs]
+
+        def stage(request: gr.Request, result, *values):
+            if result is None or not self.freshness.shown(session_of(request), result):
+                out = [gr.skip()] * len(outputs)
+            else:
+                got = dict(zip(flat, self.render_stage(renderers, result, values), strict=True))
+                out = [got[c] for c in outputs]
+            return out[0] if len(out) == 1 else out  # gradio: a single output's bare value
+
+        stage.__name__ = f"draw_{renderers[0].tab}"
+        return stage
 
 
 def upload_path(value) -> tuple[str | None, str | None]:

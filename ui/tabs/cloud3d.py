@@ -1,18 +1,34 @@
 """The 3D tab: the query's colored cloud (optionally the fitted body mesh) and the view
-controls the other tabs share (camera, point size)."""
+controls the other tabs share (camera, point size). Before a query (and after a failed one)
+the view holds a placeholder at its full size that says what will appear."""
 
 from __future__ import annotations
 
 import gradio as gr
+import plotly.graph_objects as go
 
 import viz
 from ui.theme import FULLSCREEN_JS
 
 TITLE, ID = "3D", "cloud"
+#: What the empty 3D view says.
+HINT = "Drop a pedestrian photo or click an example:<br>its coloured 3D point cloud shows here."
+
+
+def placeholder() -> go.Figure:
+    """An empty view, sized by the page like the cloud, with the hint in its middle."""
+    fig = go.Figure()
+    fig.add_annotation(text=HINT, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=16, color=viz.figures.TEXT))
+    fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False),
+                      margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)")
+    return fig
 
 
 def build(ctx) -> None:
-    plot = gr.Plot(label="Colored point cloud", show_label=False, elem_id="plot3d")
+    plot = gr.Plot(placeholder(), label="Colored point cloud", show_label=False,
+                   elem_id="plot3d")
     with gr.Row(equal_height=True, elem_id="view-controls"):
         show_bg = gr.Checkbox(value=True, label="background", container=False, min_width=120,
                               scale=0)
@@ -32,7 +48,7 @@ def build(ctx) -> None:
 
     def render(result, show_bg, show_mesh, camera, size):
         if result is None:
-            return None
+            return gr.skip()
         return viz.query_figure(result, show_background=show_bg, show_mesh=show_mesh,
                                 camera=camera, point_size=size)
 

@@ -20,6 +20,8 @@ def build(ctx) -> None:
         notes = gr.Markdown(elem_id="lift-notes")
 
     def render(result):
+        if result is None:
+            return gr.skip(), gr.skip()
         lift = result.lift
         image = (None if lift is None else
                  viz.lifting_overlay(lift.image, lift.mask, lift.foreground, lift.landmarks_2d))
