@@ -77,8 +77,9 @@ TEXTS = """(root) => {
   return out;
 }"""
 
-#: A plot block: whether it shows a drawn figure (traces with data), or else the hint of its
-#: empty placeholder (``::after``), the hint's font size, and the block's box.
+#: A plot block: whether it shows a drawn figure (traces with data), else the hint a
+#: figure without data says (its annotations' text) and the hint's smallest size on screen;
+#: the block's box.
 PLOT_STATE = """(id) => {
   const block = document.getElementById(id);
   if (!block || !block.checkVisibility()) return null;
@@ -86,14 +87,13 @@ PLOT_STATE = """(id) => {
   const gd = block.querySelector('.js-plotly-plot');
   const drawn = !!gd && !!gd._fullData && gd._fullData.some(
       t => t.visible !== false && ((t.x && t.x.length) || (t.y && t.y.length)));
-  const empty = block.querySelector('.empty');
-  let hint = '', hint_px = 0;
-  if (empty && empty.checkVisibility()) {
-    const after = getComputedStyle(empty, '::after');
-    hint = after.content && after.content !== 'none' ? after.content.replace(/^"|"$/g, '') : '';
-    hint_px = parseFloat(after.fontSize);
-  }
-  return {drawn, hint, hint_px, x: r.left, y: r.top, w: r.width, h: r.height};
+  const notes = gd ? [...gd.querySelectorAll('.annotation-text')] : [];
+  const hint = notes.map(t => t.textContent).join(' ');
+  const size = (t) => { const m = t.getScreenCTM();
+    return parseFloat(getComputedStyle(t).fontSize) * Math.sqrt(Math.abs(m.a * m.d - m.b * m.c)); };
+  const hint_px = Math.min(...notes.map(size));
+  return {drawn, hint, hint_px: notes.length ? hint_px : 0,
+          x: r.left, y: r.top, w: r.width, h: r.height};
 }"""
 
 

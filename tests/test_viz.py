@@ -209,3 +209,12 @@ def test_walkthrough_and_layers_say_the_same_point_counts(trace):
     caption = walkthrough_steps(trace)[-1]["caption"]
     title = viz.layer_figure(trace, last, "non-local graph", point=0).layout.annotations[0].text
     assert said in caption and title.startswith(said), (caption, title)
+
+
+def test_hint_figure_says_what_will_show_without_axes():
+    fig = viz.hint_figure("Pick a match:<br>its cloud shows here.")
+    assert len(fig.data) == 0
+    note = fig.layout.annotations[0]
+    assert note.text.startswith("Pick a match") and note.font.size >= 12
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+    assert fig.layout.height is None  # the page sizes it like the figure it stands for

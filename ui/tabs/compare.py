@@ -8,16 +8,25 @@ import weakref
 import gradio as gr
 
 import viz
+from ui.text import PLOT_HINTS
 
 TITLE, ID = "Compare", "compare"
 HINT = "Click one of the top-5 matches to see its cloud beside the query's."
 
 
+def waiting() -> tuple:
+    """The two plots before a match is clicked: what will show in each."""
+    return (viz.hint_figure(PLOT_HINTS["compare-query"]),
+            viz.hint_figure(PLOT_HINTS["compare-match"]))
+
+
 def build(ctx) -> None:
     note = gr.Markdown(HINT, elem_id="compare-note")
     with gr.Row():
-        query_plot = gr.Plot(label="query", show_label=False, elem_id="compare-query")
-        match_plot = gr.Plot(label="match", show_label=False, elem_id="compare-match")
+        query_plot = gr.Plot(waiting()[0], label="query", show_label=False,
+                             elem_id="compare-query")
+        match_plot = gr.Plot(waiting()[1], label="match", show_label=False,
+                             elem_id="compare-match")
     shown = gr.State(None)  # the rank of the match shown (None: none)
     clouds = {}  # the last match cloud drawn: {"result": weakref, "rank": int, "parts": ...}
 
@@ -66,7 +75,7 @@ def build(ctx) -> None:
             return gr.skip(), gr.skip(), gr.skip()
 
     def cleared(result):  # a new query: the old match no longer applies
-        return None, None, HINT, None
+        return *waiting(), HINT, None
 
     ctx.on_result(cleared, [], [query_plot, match_plot, note, shown])
 

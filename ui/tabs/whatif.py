@@ -11,7 +11,9 @@ import weakref
 
 import gradio as gr
 
+from ui.text import PLOT_HINTS
 from viz.explain import moves_figure, yaw_figure
+from viz.figures import hint_figure
 
 TITLE, ID = "What if", "whatif"
 HINT = "Run a query, then change one thing: the top-5 is re-ranked, the original stays."
@@ -39,6 +41,11 @@ def table(w) -> str:
             + "\n".join(rows))
 
 
+def waiting() -> tuple:
+    """The two plots before a change is tried: what will show in each."""
+    return hint_figure(PLOT_HINTS["whatif-moves"]), hint_figure(PLOT_HINTS["whatif-yaw-curve"])
+
+
 def build(ctx) -> None:
     trained_k = ctx.pipe.model.config.k
     with gr.Row(equal_height=True):
@@ -52,8 +59,10 @@ def build(ctx) -> None:
         density = gr.Slider(0.25, 1.0, value=1.0, step=0.05,
                             label="point density (Fig. 8)", elem_id="whatif-density")
     with gr.Row(equal_height=False):
-        moves = gr.Plot(label="top-5 movement", show_label=False, elem_id="whatif-moves")
-        curve = gr.Plot(label="cosine vs yaw", show_label=False, elem_id="whatif-yaw-curve")
+        moves = gr.Plot(waiting()[0], label="top-5 movement", show_label=False,
+                        elem_id="whatif-moves")
+        curve = gr.Plot(waiting()[1], label="cosine vs yaw", show_label=False,
+                        elem_id="whatif-yaw-curve")
     note = gr.Markdown(HINT, elem_id="whatif-note")
 
     def run(result, variation, value, progress):
@@ -115,6 +124,6 @@ def build(ctx) -> None:
                     api_visibility="private")
 
     def cleared(result):  # a new query: reset the controls and the old answers
-        return None, None, trained_k, 1.0, None, None, HINT
+        return None, None, trained_k, 1.0, *waiting(), HINT
 
     ctx.on_result(cleared, [], [change, yaw, k, density, moves, curve, note])
