@@ -123,17 +123,42 @@ def test_graph_views_draw_each_points_nearest_neighbours(model, trace, last_modu
             centre = point if m.sampled_idx is None else int(m.sampled_idx[point])
             _, nearest = cKDTree(space).query(space[centre], k=k)
             fig = viz.layer_figure(trace, module, view, point=point)
-            mine = next(t for t in fig.data if t.name == f"edges of point {point}")
+            mine = next(t for t in fig.data
+                        if (t.name or "").startswith(f"edges of point {point} "))
             ends = np.stack([mine.x, mine.y, mine.z], axis=1).astype(float)
-            np.testing.assert_allclose(ends[0::3], np.repeat(in_xyz[[centre]], k, axis=0),
-                                       atol=6e-4)
-            drawn, want = ends[1::3], in_xyz[nearest]
+            want = in_xyz[[n for n in nearest if n != centre]]  # the self-loop is not drawn
+            np.testing.assert_allclose(ends[0::3], np.repeat(in_xyz[[centre]], len(want),
+                                                             axis=0), atol=6e-4)
+            drawn = ends[1::3]
             gap = np.linalg.norm(drawn[:, None] - want[None], axis=2)
-            assert len(drawn) == k and gap.min(axis=1).max() < 1e-3 \
+            assert len(drawn) == len(want) and gap.min(axis=1).max() < 1e-3 \
                 and gap.min(axis=0).max() < 1e-3, (view, module, point)
             n_edges = len(in_xyz) * k
             assert any(t.name == f"edges ({min(1500, n_edges)} of {n_edges})"
                        for t in fig.data)
+
+
+def test_knn_edges_of_chosen_point(trace):
+    """The chosen point's edges (its self-loop, of length 0, left out) are drawn thick; the
+    point itself is a small marker of another colour, so that it does not cover them; the
+    points are see-through and the whole graph's edges are not faint."""
+    m = trace.modules[1]
+    fig = viz.layer_figure(trace, 2, "knn graph", point=5)
+    centre = int(m.sampled_idx[5])
+    neighbours = m.knn_edges[0][m.knn_edges[1] == centre]
+    k = int((neighbours != centre).sum())
+    assert k == m.knn_edges.shape[1] // len(m.in_xyz) - 1
+    mine = next(t for t in fig.data if t.name == f"edges of point 5 to its {k} neighbours")
+    assert len(mine.x) == 3 * k  # a None-separated segment per edge
+    assert mine.line.width >= 4
+    chosen = fig.data[-1]
+    assert chosen.name == "chosen point" and chosen.marker.size <= 6
+    assert chosen.marker.color != mine.line.color
+    points = next(t for t in fig.data if t.name == "points")
+    assert points.opacity < 1  # see-through: the edges among them show
+    graph = next(t for t in fig.data if (t.name or "").startswith("edges ("))
+    alpha = float(graph.line.color.rsplit(",", 1)[1].rstrip(")"))
+    assert graph.line.width >= 2 and alpha >= 0.6, graph.line
 
 
 def test_overlay_and_frame():
@@ -160,3 +185,86 @@ def test_landmark_point_picks_the_nearest_cloud_point():
     target = cloud[20 * 64 + 10, :3]
     assert i == int(np.argmin(((xyz - target) ** 2).sum(1)))
     assert viz.landmark_point(None, cloud, "head", xyz) is None
+
+
+def test_turntable_gif_turns_the_cloud_once(tmp_path):
+    """The turntable is a looping GIF of N frames of the asked size; consecutive frames differ
+    and the cloud turns about its vertical axis: the person-shaped cloud (wide across, thin in
+    depth) is wide at 0 and 180 degrees, narrow at 90 and 270."""
+    from PIL import Image, ImageSequence
+
+    from viz.turntable import save_turntable
+
+    path = save_turntable(person_cloud(4096), tmp_path / "turn.gif", frames=12, size=(160, 200),
+                          background="white")
+    with Image.open(path) as im:
+        assert im.format == "GIF" and im.is_animated and im.info.get("loop") == 0
+        assert im.n_frames == 12 and im.size == (160, 200)
+        frames = [np.asarray(f.convert("RGB"), dtype=np.int16) for f in ImageSequence.Iterator(im)]
+    for a, b in zip(frames, frames[1:] + frames[:1], strict=True):
+        assert np.abs(a - b).mean() > 1.0, "two consecutive frames are the same"
+
+    def width(frame) -> int:  # columns holding any point (not the white background)
+        return int(((frame < 235).any(axis=2).any(axis=0)).sum())
+
+    widths = [width(f) for f in frames]  # frame i: 30 i degrees
+    assert min(widths[0], widths[6]) > 1.6 * max(widths[3], widths[9]), widths
+
+
+def test_turntable_refuses_what_is_not_a_cloud():
+    from viz.turntable import turntable_frames
+
+    with pytest.raises(ValueError, match="N, 6"):
+        turntable_frames(np.zeros((0, 6), np.float32))
+    with pytest.raises(ValueError, match="N, 6"):
+        turntable_frames(np.zeros((10, 3), np.float32))
+
+
+@pytest.mark.parametrize("camera", list(viz.CAMERAS))
+def test_explained_clouds_stand_apart_as_the_camera_sees_them(camera):
+    """beside() shifts the match along the picture's right vector: projected on it, the two
+    clouds are a gap apart, for every camera preset (an x shift alone leaves a three-quarter
+    or side view overlapping)."""
+    from viz.explain import beside, camera_right
+
+    a = person_cloud(2048, seed=1)[:, :3]
+    b = person_cloud(2048, seed=2)[:, :3]
+    shift = beside(a, b, camera)
+    r = camera_right(camera)
+    eye = np.array([viz.CAMERAS[camera]["eye"][k] for k in "xyz"])
+    assert abs(r @ eye) < 1e-9  # across the line of sight
+    gap = (b + shift) @ r
+    assert gap.min() - (a @ r).max() > 0.3 * np.ptp(a @ r)
+
+
+def test_rank_rows_give_every_rank_its_own_row():
+    """The rank plot's rows: the top-k on rows 1..k, ranks past it in order on the rows after,
+    so that ranks 24 and 28 (which a log axis draws 7 px apart) get a row each."""
+    from viz.explain import rank_rows
+
+    rows = rank_rows([24, 63, 28, 6, 180, 1, 2, 3, 4, 5], top=5)
+    assert [rows[r] for r in (1, 2, 3, 4, 5)] == [1, 2, 3, 4, 5]
+    assert [rows[r] for r in (6, 24, 28, 63, 180)] == [6, 7, 8, 9, 10]
+    assert len(set(rows.values())) == len(rows)
+
+
+def test_walkthrough_and_layers_say_the_same_point_counts(trace):
+    """The walkthrough's step of the last module and the Layers tab's title of that module
+    name the same counts: the points it takes (its graph's) and the points it keeps."""
+    from viz.walkthrough import walkthrough_steps
+
+    last = len(trace.modules)
+    m = trace.modules[-1]
+    said = f"module {last}: {len(m.in_xyz)} points in, {len(m.out_xyz)} out"
+    caption = walkthrough_steps(trace)[-1]["caption"]
+    title = viz.layer_figure(trace, last, "non-local graph", point=0).layout.annotations[0].text
+    assert said in caption and title.startswith(said), (caption, title)
+
+
+def test_hint_figure_says_what_will_show_without_axes():
+    fig = viz.hint_figure("Pick a match:<br>its cloud shows here.")
+    assert len(fig.data) == 0
+    note = fig.layout.annotations[0]
+    assert note.text.startswith("Pick a match") and note.font.size >= 12
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+    assert fig.layout.height is None  # the page sizes it like the figure it stands for

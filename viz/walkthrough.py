@@ -19,15 +19,15 @@ import plotly.graph_objects as go
 from viz.figures import (
     CAMERAS,
     GROUP_COLOURS,
+    TEXT,
     _rgb_strings,
     _segments,
     _xyz,
     frame_scene,
     module_rgb,
+    module_summary,
 )
 
-#: Caption colour readable on light and dark pages.
-TEXT = "#8a8a8a"
 #: (frame name, slider label) of the steps, in order.
 STEPS = [("input", "input"), ("fps", "FPS"), ("knn", "KNN graph"), ("groups", "groups"),
          ("nonlocal", "non-local")]
@@ -68,8 +68,8 @@ def walkthrough_steps(trace, centre: int = 0, max_edges: int = 1500) -> list[dic
 
     out1 = first.out_xyz.numpy()
     steps.append(dict(
-        name="fps", caption=f"<b>2 Farthest point sampling</b>: module 1 keeps<br>"
-                            f"{len(out1)} of {len(in1)} points, spread evenly over the body",
+        name="fps", caption=f"<b>2 Farthest point sampling</b> ({module_summary(first, 1, False)})"
+                            f":<br>the {len(out1)} kept points spread evenly over the body",
         context=(in1, _faded(rgb_in1, 0.25)), highlight=(out1, rgb_out1, 2.6), edges=None,
         centre=None))
 
@@ -79,8 +79,9 @@ def walkthrough_steps(trace, centre: int = 0, max_edges: int = 1500) -> list[dic
     mine = e[:, e[1] == c_in]
     k = mine.shape[1]
     steps.append(dict(
-        name="knn", caption=f"<b>3 KNN graph</b>: each point is linked to its {k} nearest<br>"
-                            "neighbours in 3D; EdgeConv mixes features along the edges",
+        name="knn", caption=f"<b>3 KNN graph</b> (module 1): each of the {len(in1)} points is "
+                            f"linked to<br>its {k} nearest neighbours in 3D; EdgeConv mixes "
+                            "features along the edges",
         context=(in1, _faded(rgb_in1)), highlight=(in1[mine[0]], np.tile([[0.84, 0.15, 0.16]],
                                                                       (k, 1)), 3.0),
         edges=(in1[e[1, some]], in1[e[0, some]]), centre=in1[[c_in]]))
@@ -95,8 +96,9 @@ def walkthrough_steps(trace, centre: int = 0, max_edges: int = 1500) -> list[dic
     hl_rgb = (np.concatenate([np.tile(_hex_rgb(GROUP_COLOURS.get(r, "#911eb4")), (len(m), 1))
                               for r, m in members]) if members else np.zeros((0, 3)))
     steps.append(dict(
-        name="groups", caption=f"<b>4 Groups</b>: each kept point pools {sizes} neighbours,<br>"
-                               "small to large scales (omni-scale)",
+        name="groups", caption=f"<b>4 Groups</b> (module {mods.index(gmod) + 1}): each kept "
+                               f"point pools {sizes} neighbours,<br>small to large scales "
+                               "(omni-scale)",
         context=(in1, _faded(rgb_in1, 0.3)), highlight=(hl_xyz, hl_rgb, 4.0), edges=None,
         centre=g_out[[g_centre]]))
 
@@ -106,12 +108,12 @@ def walkthrough_steps(trace, centre: int = 0, max_edges: int = 1500) -> list[dic
     g = graph.numpy()
     near = int(np.argmin(((inl - out1[centre]) ** 2).sum(1)))
     mine = g[:, g[1] == near]
-    kind = "non-local graph" if last.nonlocal_edges is not None else "KNN graph"
+    where = module_summary(last, len(mods), channels=False)
     steps.append(dict(
-        name="nonlocal", caption=(f"<b>5 Non-local graph</b> (module {len(mods)}, {len(inl)} "
-                                  "points): neighbours by<br>appearance and position, links "
-                                  "across the body" if last.nonlocal_edges is not None else
-                                  f"<b>5 Last module</b>: its {kind} on {len(inl)} points"),
+        name="nonlocal", caption=(f"<b>5 Non-local graph</b> ({where}): the {len(inl)} points"
+                                  "<br>linked by appearance and position, across the body"
+                                  if last.nonlocal_edges is not None else
+                                  f"<b>5 Last module</b> ({where}): its KNN graph"),
         context=(inl, rgb_inl), highlight=(inl[mine[0]], np.tile([[0.84, 0.15, 0.16]],
                                                                   (mine.shape[1], 1)), 5.0),
         edges=(inl[mine[1]], inl[mine[0]]), centre=inl[[near]]))

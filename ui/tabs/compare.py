@@ -1,37 +1,92 @@
-"""The Compare tab: a clicked match's cloud beside the query's."""
+"""The Compare tab: a clicked match's cloud beside the query's, drawn with the 3D tab's view
+controls (background on or off, camera, point size) and redrawn when they change."""
 
 from __future__ import annotations
+
+import weakref
 
 import gradio as gr
 
 import viz
+from ui.text import PLOT_HINTS
 
 TITLE, ID = "Compare", "compare"
+HINT = "Click one of the top-5 matches to see its cloud beside the query's."
+
+
+def waiting() -> tuple:
+    """The two plots before a match is clicked: what will show in each."""
+    return (viz.hint_figure(PLOT_HINTS["compare-query"]),
+            viz.hint_figure(PLOT_HINTS["compare-match"]))
 
 
 def build(ctx) -> None:
-    note = gr.Markdown("Click a match to see its cloud here.")
+    note = gr.Markdown(HINT, elem_id="compare-note")
     with gr.Row():
-        query_plot = gr.Plot(label="query", show_label=False, elem_id="compare-query")
-        match_plot = gr.Plot(label="match", show_label=False, elem_id="compare-match")
+        query_plot = gr.Plot(waiting()[0], label="query", show_label=False,
+                             elem_id="compare-query")
+        match_plot = gr.Plot(waiting()[1], label="match", show_label=False,
+                             elem_id="compare-match")
+    shown = gr.State(None)  # the rank of the match shown (None: none)
+    clouds = {}  # the last match cloud drawn: {"result": weakref, "rank": int, "parts": ...}
+
+    def match_cloud(result, m):
+        """``pipe.match_cloud_parts`` of match ``m``, kept while the same match is shown (a
+        view control redraws without re-lifting it)."""
+        owner = clouds.get("result")
+        if owner is None or owner() is not result or clouds["rank"] != m.rank:
+            clouds.update(result=weakref.ref(result), rank=m.rank,
+                          parts=ctx.pipe.match_cloud_parts(m))
+        return clouds["parts"]
+
+    def draw(result, rank, show_bg, camera, size):
+        """(query figure, match figure, note) of match ``rank``; raises ``ValueError`` or
+        ``OSError`` when the match's cloud cannot be had."""
+        m = result.matches[rank - 1]
+        points, _, foreground = match_cloud(result, m)
+        left = viz.query_figure(result, show_background=show_bg, point_size=size,
+                                camera=camera, title=f"query<br>{result.name}")
+        right = viz.cloud_figure(points, foreground=foreground, show_background=show_bg,
+                                 point_size=size, camera=camera,
+                                 title=f"match #{m.rank}: pid {m.pid}, camera {m.camid}<br>"
+                                       f"similarity {m.similarity:.3f}")
+        text = f"Match #{m.rank} beside the query."
+        if not show_bg and foreground is None:
+            text += " This match's cloud has no person mask: its background stays."
+        return left, right, text
 
     def select_match(result, show_bg, camera, size, evt: gr.SelectData):
         if result is None or evt.index is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        m = result.matches[int(evt.index)]
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        rank = int(evt.index) + 1
         try:
-            points = ctx.pipe.match_cloud(m)
+            left, right, text = draw(result, rank, show_bg, camera, size)
         except (ValueError, OSError) as e:
-            gr.Warning(f"Cannot show match #{m.rank} in 3D: {e}")
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        left = viz.query_figure(result, show_background=show_bg, point_size=size,
-                                camera=camera, title=f"query: {result.name}")
-        right = viz.cloud_figure(points, point_size=size, camera=camera,
-                                 title=f"match #{m.rank}: pid {m.pid}, cam {m.camid} "
-                                       f"(similarity {m.similarity:.3f})")
-        return left, right, f"Match #{m.rank} beside the query.", gr.Tabs(selected=ID)
+            gr.Warning(f"Cannot show match #{rank} in 3D: {e}")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return left, right, text, rank, gr.Tabs(selected=ID)
 
-    ctx.after_layout(lambda: ctx["matches"].select(
-        select_match, inputs=[ctx.state, ctx["show_background"], ctx["camera"],
-                              ctx["point_size"]],
-        outputs=[query_plot, match_plot, note, ctx["tabs"]], api_visibility="private"))
+    def redraw(result, rank, show_bg, camera, size):
+        if result is None or rank is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            return draw(result, rank, show_bg, camera, size)
+        except (ValueError, OSError):
+            return gr.skip(), gr.skip(), gr.skip()
+
+    def cleared(result):  # a new query: the old match no longer applies
+        return *waiting(), HINT, None
+
+    ctx.on_result(cleared, [], [query_plot, match_plot, note, shown])
+
+    def wire():
+        view = [ctx["show_background"], ctx["camera"], ctx["point_size"]]
+        ctx["matches"].select(select_match, inputs=[ctx.state, *view],
+                              outputs=[query_plot, match_plot, note, shown, ctx["tabs"]],
+                              api_visibility="private")
+        for control in view:
+            control.change(redraw, inputs=[ctx.state, shown, *view],
+                           outputs=[query_plot, match_plot, note], api_visibility="private",
+                           show_progress="hidden")
+
+    ctx.after_layout(wire)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui.text import PLOT_HINTS
 from viz.explain import contribution_figure, parts_figure
+from viz.figures import hint_figure
 
 TITLE, ID = "Explain", "explain"
 HINT = "Run a query, then choose a match: the similarity split over points and body parts."
@@ -30,6 +32,11 @@ def summary(ex) -> str:
     return text
 
 
+def waiting() -> tuple:
+    """The two plots before a match is explained: what will show in each."""
+    return hint_figure(PLOT_HINTS["explain-clouds"]), hint_figure(PLOT_HINTS["explain-parts"])
+
+
 def build(ctx) -> None:
     with gr.Row(equal_height=True):
         rank = gr.Radio([(f"#{r}", r) for r in range(1, 6)], value=1, show_label=False,
@@ -39,14 +46,15 @@ def build(ctx) -> None:
         go_btn = gr.Button("Explain match", variant="primary", size="sm", scale=1,
                            min_width=110, elem_id="explain-button")
     with gr.Row(equal_height=False):
-        clouds = gr.Plot(label="contribution per point", show_label=False, scale=3,
-                         elem_id="explain-clouds")
-        bars = gr.Plot(label="parts", show_label=False, scale=2, elem_id="explain-parts")
+        clouds = gr.Plot(waiting()[0], label="contribution per point", show_label=False,
+                         scale=3, elem_id="explain-clouds")
+        bars = gr.Plot(waiting()[1], label="parts", show_label=False, scale=2,
+                       elem_id="explain-parts")
     note = gr.Markdown(HINT, elem_id="explain-note")
 
     def show(result, rank, pairs, camera, size, progress=gr.Progress()):  # noqa: B008
         if result is None:
-            return None, None, HINT
+            return *waiting(), HINT
         progress(0.2, desc="splitting the similarity")
         try:
             ex = ctx.pipe.explain(result, int(rank))
@@ -57,7 +65,7 @@ def build(ctx) -> None:
                 parts_figure(ex), summary(ex))
 
     def cleared(result):  # a new query: the old explanation no longer applies
-        return None, None, HINT
+        return *waiting(), HINT
 
     ctx.on_result(cleared, [], [clouds, bars, note])
 

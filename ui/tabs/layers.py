@@ -6,6 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 import viz
+from ui.text import PLOT_HINTS
 
 TITLE, ID = "Layers", "layers"
 VIEWS = ["sampled points", "knn graph", "groups", "non-local graph", "feature norm"]
@@ -22,13 +23,14 @@ def build(ctx) -> None:
         index = gr.Number(0, precision=0, label="index", minimum=0, min_width=90)
         colours = gr.Dropdown([("photo", "rgb"), ("grey", "grey")], value="rgb",
                               label="colours", min_width=110)
-    plot = gr.Plot(label="layer", show_label=False, elem_id="layerplot")
+    waiting = viz.hint_figure(PLOT_HINTS["layerplot"])  # before a query
+    plot = gr.Plot(waiting, label="layer", show_label=False, elem_id="layerplot")
     note = gr.Markdown()
     controls = [module, view, centre, index, colours, ctx["camera"], ctx["point_size"]]
 
     def render(result, module, view, centre, index, colours, camera, size):
         if result is None:
-            return None, ""
+            return waiting, ""
         point, why = viz.layer_centre(result, int(module), centre, index)
         fig = viz.layer_figure(result.trace, int(module), view, point=point, camera=camera,
                                point_size=size, colours=colours)

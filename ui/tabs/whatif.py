@@ -11,7 +11,9 @@ import weakref
 
 import gradio as gr
 
+from ui.text import PLOT_HINTS
 from viz.explain import moves_figure, yaw_figure
+from viz.figures import hint_figure
 
 TITLE, ID = "What if", "whatif"
 HINT = "Run a query, then change one thing: the top-5 is re-ranked, the original stays."
@@ -39,6 +41,11 @@ def table(w) -> str:
             + "\n".join(rows))
 
 
+def waiting() -> tuple:
+    """The two plots before a change is tried: what will show in each."""
+    return hint_figure(PLOT_HINTS["whatif-moves"]), hint_figure(PLOT_HINTS["whatif-yaw-curve"])
+
+
 def build(ctx) -> None:
     trained_k = ctx.pipe.model.config.k
     with gr.Row(equal_height=True):
@@ -47,13 +54,15 @@ def build(ctx) -> None:
         yaw = gr.Radio(YAWS, value=None, label="yaw (degrees)", scale=2, elem_id="whatif-yaw")
     with gr.Row(equal_height=True):
         k = gr.Slider(4, 64, value=trained_k, step=1,
-                      label=f"k, EdgeConv neighbours (Fig. 7; trained with {trained_k})",
+                      label=f"EdgeConv's k (Fig. 7; trained: {trained_k})",
                       elem_id="whatif-k")
         density = gr.Slider(0.25, 1.0, value=1.0, step=0.05,
                             label="point density (Fig. 8)", elem_id="whatif-density")
     with gr.Row(equal_height=False):
-        moves = gr.Plot(label="top-5 movement", show_label=False, elem_id="whatif-moves")
-        curve = gr.Plot(label="cosine vs yaw", show_label=False, elem_id="whatif-yaw-curve")
+        moves = gr.Plot(waiting()[0], label="top-5 movement", show_label=False,
+                        elem_id="whatif-moves")
+        curve = gr.Plot(waiting()[1], label="cosine vs yaw", show_label=False,
+                        elem_id="whatif-yaw-curve")
     note = gr.Markdown(HINT, elem_id="whatif-note")
 
     def run(result, variation, value, progress):
@@ -84,21 +93,29 @@ def build(ctx) -> None:
                           figure=yaw_figure(angles, cosines, mirror=mirrored))
         return curves["figure"]
 
+    # One change at a time, from the original query: the control just used shows its value,
+    # every other one goes back to "unchanged" (no radio left highlighted from before).
+    def unchanged(keep: str) -> tuple:
+        resets = {"change": None, "yaw": None, "k": trained_k, "density": 1.0}
+        return tuple(gr.skip() if name == keep else value for name, value in resets.items())
+
     def on_change(result, label, progress=gr.Progress()):  # noqa: B008 - gradio injects it
-        return run(result, CHANGES[label], None, progress) if label else (
-            gr.skip(), gr.skip(), gr.skip())
+        if not label:
+            return (gr.skip(),) * 7
+        return *run(result, CHANGES[label], None, progress), *unchanged("change")
 
     def on_yaw(result, angle, progress=gr.Progress()):  # noqa: B008
-        return run(result, "yaw", angle, progress) if angle is not None else (
-            gr.skip(), gr.skip(), gr.skip())
+        if angle is None:
+            return (gr.skip(),) * 7
+        return *run(result, "yaw", angle, progress), *unchanged("yaw")
 
     def on_k(result, value, progress=gr.Progress()):  # noqa: B008
-        return run(result, "k", int(value), progress)
+        return *run(result, "k", int(value), progress), *unchanged("k")
 
     def on_density(result, value, progress=gr.Progress()):  # noqa: B008
-        return run(result, "density", value, progress)
+        return *run(result, "density", value, progress), *unchanged("density")
 
-    outputs = [moves, curve, note]
+    outputs = [moves, curve, note, change, yaw, k, density]
     change.input(on_change, inputs=[ctx.state, change], outputs=outputs,
                  api_visibility="private")
     yaw.input(on_yaw, inputs=[ctx.state, yaw], outputs=outputs, api_visibility="private")
@@ -107,6 +124,6 @@ def build(ctx) -> None:
                     api_visibility="private")
 
     def cleared(result):  # a new query: reset the controls and the old answers
-        return None, None, trained_k, 1.0, None, None, HINT
+        return None, None, trained_k, 1.0, *waiting(), HINT
 
     ctx.on_result(cleared, [], [change, yaw, k, density, moves, curve, note])
