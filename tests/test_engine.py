@@ -86,6 +86,7 @@ def test_lr_schedule_warms_up_then_decays():
     assert f[-1] == pytest.approx(0.01, abs=2e-3)
 
 
+@pytest.mark.slow
 def test_train_checkpoint_resume_index_search(market, tmp_path):
     # Four epochs straight, the last two weight-averaged ...
     full = train(tiny_config(market, tmp_path / "full", average_last=0.5), progress=False)
@@ -176,6 +177,7 @@ def test_train_checkpoint_resume_index_search(market, tmp_path):
     assert results["tta"]["scales"] == [1.0, 1.1]
 
 
+@pytest.mark.slow
 def test_data_loading_workers_change_nothing(market, tmp_path):
     """The configs load data in 4 worker processes: with 2 workers a run sees the batches of a
     run in this process (per-item random draws, the loader's order), so the same losses, the

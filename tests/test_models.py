@@ -141,6 +141,7 @@ def test_deep_variant_keeps_points_in_its_basic_modules():
                                                               False, True]
 
 
+@pytest.mark.slow
 def test_overfits_a_few_identities():
     """A few identities (distinct clothing colours, random poses): in 10 steps the loss falls
     and every training cloud is classified right, and so are new clouds of the same
