@@ -37,6 +37,9 @@ def add_arguments(parser):
                         help="worker processes (default 2; 0 lifts in this process)")
     parser.add_argument("--body-model-dir", default=None,
                         help="official SMPL files (default: the free body in assets/)")
+    parser.add_argument("--lifting", default=None,
+                        help="one of ognet.lift.LIFTINGS (default: the first, the lifting "
+                        "of the app); recorded in the report, which `index` reads")
     parser.add_argument("--limit", type=int, default=0,
                         help="stop after lifting this many new images (0: all)")
     parser.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
@@ -78,14 +81,14 @@ def list_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 _LIFTER = None
 
 
-def _init_worker(body_model_dir):
+def _init_worker(body_model_dir, lifting):
     import torch
 
     torch.set_num_threads(1)
     global _LIFTER
     from ognet.lift import Lifter
 
-    _LIFTER = Lifter(body_model_dir)
+    _LIFTER = Lifter(body_model_dir, lifting=lifting)
 
 
 def _lift_one(job):
@@ -103,20 +106,21 @@ def _lift_one(job):
     return str(image), result.method, ""
 
 
-def _results(todo, workers: int, body_model_dir):
+def _results(todo, workers: int, body_model_dir, lifting: str):
     """Lift ``todo`` in ``workers`` spawned processes (or here when 0); yields in any order."""
     if not todo:
         return
     if workers <= 0:
         global _LIFTER
-        from ognet.lift import get_lifter
+        from ognet.lift import Lifter
 
-        _LIFTER = get_lifter(body_model_dir)
+        _LIFTER = Lifter(body_model_dir, lifting=lifting)
         yield from map(_lift_one, todo)
         return
     ctx = mp.get_context("spawn")
     workers = min(workers, len(todo))
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(body_model_dir,)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker,
+                  initargs=(body_model_dir, lifting)) as pool:
         yield from pool.imap_unordered(_lift_one, todo, chunksize=4)
 
 
@@ -124,7 +128,12 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ognet.body import BodyModelError, load_body_model
+    from ognet.lift import LIFTINGS
 
+    lifting = args.lifting or LIFTINGS[0]
+    if lifting not in LIFTINGS:
+        print(f"error: unknown lifting {lifting!r}; one of {', '.join(LIFTINGS)}")
+        return 2
     src, dst = Path(args.src), Path(args.dst)
     jobs = list_jobs(src, dst)
     try:  # fail here, with the reason, rather than in every worker's start-up
@@ -145,7 +154,7 @@ def run(args) -> int:
     t0 = time.time()
     first = None  # seconds until the first image was done (the workers' start-up)
     with tqdm(total=len(todo), unit="img", desc="lifting") as bar:
-        for image, method, error in _results(todo, args.workers, args.body_model_dir):
+        for image, method, error in _results(todo, args.workers, args.body_model_dir, lifting):
             first = time.time() - t0 if first is None else first
             counts[method] += 1
             if method != "pose":
@@ -154,7 +163,8 @@ def run(args) -> int:
     elapsed = time.time() - t0
     rate = len(todo) / elapsed if elapsed > 0 else 0.0
     steady = (len(todo) - 1) / (elapsed - first) if len(todo) > 1 and elapsed > first else rate
-    report = {"images": len(jobs), "shard": list(args.shard) if args.shard else None,
+    report = {"images": len(jobs), "lifting": lifting,
+              "shard": list(args.shard) if args.shard else None,
               "workers": args.workers, "lifted": len(todo), "seconds": round(elapsed, 1),
               "images_per_second": round(rate, 2), "startup_seconds": round(first or 0.0, 1),
               "images_per_second_after_startup": round(steady, 2), **counts,
