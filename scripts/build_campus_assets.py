@@ -109,7 +109,7 @@ def main() -> int:
              str(work / f"evaluation_{name}.json"), "--workers", "0")
             for name, ckpt in runs.items()]
     jobs.append(("index", "--checkpoint", str(runs["3d"]), "--data", str(clouds), "--images",
-                 str(images), "--out", str(CAMPUS_DIR), "--workers", "0"))
+                 str(images), "--out", str(CAMPUS_DIR), "--workers", "0", "--people", "real"))
     timings["evaluate_and_index_s"] = ognet_parallel(jobs)
     metrics = {}
     for name, ckpt in runs.items():

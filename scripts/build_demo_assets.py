@@ -102,8 +102,9 @@ def main() -> int:
         shipped.mkdir(parents=True, exist_ok=True)
         for suffix in (".safetensors", ".json"):
             shutil.copy(args.checkpoint.with_suffix(suffix), shipped / f"final{suffix}")
-        ognet("evaluate", "--checkpoint", str(shipped / "final.safetensors"), "--data",
-              str(clouds), "--device", "cpu", "--json", str(shipped / "evaluation.json"))
+        if not (shipped / "evaluation.json").is_file():  # kept: a rerun resumes
+            ognet("evaluate", "--checkpoint", str(shipped / "final.safetensors"), "--data",
+                  str(clouds), "--device", "cpu", "--json", str(shipped / "evaluation.json"))
         results = {("3d", args.seeds[0]): read_run(shipped)}
         study = None
     else:
@@ -124,7 +125,7 @@ def main() -> int:
     if DEFAULT_GALLERY.exists():
         shutil.rmtree(DEFAULT_GALLERY)
     ognet("index", "--checkpoint", str(DEFAULT_CHECKPOINT), "--data", str(clouds),
-          "--images", str(images), "--out", str(DEFAULT_GALLERY))
+          "--images", str(images), "--out", str(DEFAULT_GALLERY), "--people", "synthetic")
     portable_gallery(images)
     write_examples(images / "query", args.examples, args.data_seed)
     write_eval_subset(clouds)
