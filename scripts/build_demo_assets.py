@@ -100,6 +100,9 @@ def main() -> int:
     if args.checkpoint:
         shipped = work / args.runs / "run_shipped"
         shipped.mkdir(parents=True, exist_ok=True)
+        old = shipped / "final.safetensors"
+        if old.is_file() and old.read_bytes() != args.checkpoint.read_bytes():
+            (shipped / "evaluation.json").unlink(missing_ok=True)  # another checkpoint
         for suffix in (".safetensors", ".json"):
             shutil.copy(args.checkpoint.with_suffix(suffix), shipped / f"final{suffix}")
         if not (shipped / "evaluation.json").is_file():  # kept: a rerun resumes
