@@ -77,12 +77,16 @@ def test_whatif_endpoint_and_its_errors(client, examples):
 
 
 def embed_here(app_pipe, cloud: np.ndarray, num_points: int) -> np.ndarray:
-    """The unit embedding of ``cloud`` seen as the model sees a query (``num_points`` rows
-    ``floor(i * N / M)``, one per stride), computed here with the model alone."""
+    """The unit embedding of ``cloud`` seen as the model sees a query (``num_points`` rows,
+    evenly spaced along the cloud's Hilbert curve: ``ognet.pointcloud.sample_rows`` in
+    evaluation's mode), computed here with the model alone."""
     import torch
 
-    rows = (np.arange(num_points) * len(cloud)) // num_points
-    x = torch.from_numpy(np.ascontiguousarray(cloud[rows], dtype=np.float32))[None]
+    from ognet.pointcloud import sample_rows
+
+    cloud = np.ascontiguousarray(cloud, dtype=np.float32)
+    rows = sample_rows(cloud, num_points, mode="stride")
+    x = torch.from_numpy(cloud[rows])[None]
     with torch.no_grad():
         return app_pipe.model.extract(x)[0].numpy()
 
