@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import open_tab, upload_photo, wait_for_matches
+from conftest import BUSY, open_tab, upload_photo, wait_for_matches
 from test_app import show_last_module
 
 SIZES = [(1920, 1080), (1280, 720)]
@@ -310,10 +310,6 @@ STATE = """() => {
           photo: !!document.querySelector('#query-photo img'),
           body: document.body.innerText};
 }"""
-#: Whether any event is pending or running (Gradio's status trackers).
-BUSY = """() => [...document.querySelectorAll('.wrap, .pending')].some(w =>
-  !w.classList.contains('hide') && (w.classList.contains('translucent')
-                                    || w.classList.contains('pending')))"""
 
 
 def settle(page, quiet_ms: int = 1500, timeout_s: float = 180) -> dict:
