@@ -14,7 +14,8 @@ from viz.explain import contribution_figure, parts_figure
 from viz.figures import hint_figure
 
 TITLE, ID = "Explain", "explain"
-HINT = "Run a query, then choose a match: the similarity split over points and body parts."
+HINT = ("Choose a match (#1 to #5) and press Explain match: the similarity split over "
+        "points and body parts.")
 
 
 def summary(ex) -> str:
