@@ -41,15 +41,16 @@ MIN_CONTRAST = 4.5  # WCAG AA for text
 #: Every visible text of the page: HTML text at its computed size; SVG text (the plots) at
 #: its size on screen (font size x the scale of its transforms: Plotly shrinks a bar label
 #: that does not fit by a ``scale()``); its fill or colour and the first opaque background
-#: behind it; its box; the plot or block it is in; whether it is a colour bar's label or a
-#: bar's value.
-TEXTS = """(root) => {
+#: behind it (``behind`` when nothing in the document is opaque: a frame's page shows the
+#: app's background); its box; the plot or block it is in; whether it is a colour bar's
+#: label or a bar's value.
+TEXTS = """([root, behind]) => {
   const rgb = (c) => { const m = c && c.match(/[\\d.]+/g); return m ? m.map(Number) : null; };
   const background = (el) => {
     for (let a = el; a; a = a.parentElement) {
       const c = rgb(getComputedStyle(a).backgroundColor);
       if (c && (c.length < 4 || c[3] > 0.5)) return c.slice(0, 3); }
-    return [255, 255, 255]; };
+    return behind || [255, 255, 255]; };
   const where = (el) => { const b = el.closest('[id]:not([id^="html-"])'); return b ? b.id : ''; };
   const box = (r) => ({x: r.left, y: r.top, w: r.width, h: r.height});
   const out = [];
@@ -124,8 +125,16 @@ def inside(a, b, slack: float = 1.0) -> bool:
             and a["y"] + a["h"] <= b["y"] + b["h"] + slack)
 
 
-def texts(page, root: str | None = None) -> list[dict]:
-    return page.evaluate(TEXTS, root)
+def texts(page, root: str | None = None, behind: list | None = None) -> list[dict]:
+    return page.evaluate(TEXTS, [root, behind])
+
+
+#: The opaque background behind an element of the app (the colour a frame's page shows).
+BACKGROUND = """(selector) => {
+  for (let a = document.querySelector(selector); a; a = a.parentElement) {
+    const m = getComputedStyle(a).backgroundColor.match(/[\\d.]+/g);
+    if (m && (m.length < 4 || Number(m[3]) > 0.5)) return m.slice(0, 3).map(Number); }
+  return [255, 255, 255]; }"""
 
 
 def small(found: list[dict]) -> list[str]:
@@ -494,8 +503,9 @@ TABS_WITH_CONTENT = ["3D", "Walkthrough", "Lifting", "Layers", "Compare", "Expla
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_no_text_under_11px_on_any_tab(pages, theme):
     """On every tab (after the query, with Explain and What if used), every visible text of
-    the page, HTML or SVG, is at least 11 px on screen, and the figures' own text has a
-    contrast of at least 4.5 with what is behind it."""
+    the page, HTML or SVG, the walkthrough's framed page included, is at least 11 px on
+    screen, and the figures' own text has a contrast of at least 4.5 with what is behind
+    it."""
     page = pages(theme=theme)
     explain_first_match(page)
     open_tab(page, "What if")
@@ -508,6 +518,10 @@ def test_no_text_under_11px_on_any_tab(pages, theme):
         open_tab(page, tab)
         page.wait_for_timeout(700)
         found = texts(page)
+        if tab == "Walkthrough":  # its own page in a frame: the captions, the step labels
+            frame = page.locator("#walkthrough iframe").element_handle().content_frame()
+            frame.wait_for_selector(".annotation-text", timeout=60_000)
+            found += texts(frame, None, page.evaluate(BACKGROUND, "#walkthrough iframe"))
         bad = small(found)
         bad += [f"{t['text']!r} contrast {contrast(t['colour'], t['bg']):.1f} in #{t['in']}"
                 for t in found if t["svg"] and t["colour"]
