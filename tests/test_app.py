@@ -1,16 +1,16 @@
-"""The real app in a subprocess: ``/search`` and ``/lift`` through gradio_client, bad files,
-start-up errors, and a real headless Chromium driving the UI."""
+"""The real app (the session's one ``python app.py``) through gradio_client: ``/search``,
+``/galleries`` and ``/lift`` against what the pipeline gives in this process, bad files,
+concurrent clients, and the one start-up error checked in a real process."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import free_port, open_tab, upload_photo, wait_for_matches
+from conftest import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,22 +67,64 @@ def build_small_assets(root: Path) -> tuple[Path, Path, Path]:
 
 
 def check_top5(results):
+    """The form of /search's answer: five hits, best first, each with its thumbnail (a
+    128x64 JPEG) and ``confident``."""
+    import base64
+    import io
+
+    from PIL import Image
+
     assert isinstance(results, list) and len(results) == 5
     assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
     sims = [r["similarity"] for r in results]
     assert sims == sorted(sims, reverse=True)
-    assert all(-1.0001 <= s <= 1.0001 for s in sims)
     for r in results:
-        assert set(r) == {"rank", "similarity", "pid", "camid", "image"}
+        assert set(r) == {"rank", "similarity", "pid", "camid", "confident", "image"}
         assert isinstance(r["pid"], int) and isinstance(r["camid"], int)
-        assert r["image"].startswith("data:image/jpeg;base64,")
+        assert isinstance(r["confident"], bool)
+        head, data = r["image"].split(",", 1)
+        assert head == "data:image/jpeg;base64"
+        assert Image.open(io.BytesIO(base64.b64decode(data))).size == (64, 128)
 
 
-def test_search_example_query(client, examples):
+def test_search_answers_what_the_pipeline_finds(client, examples, app_pipe):
+    """/search's top-5 is the pipeline's for the same photo (run here, in this process), and
+    a hit is confident exactly when above the gallery's calibrated threshold."""
     from gradio_client import handle_file
 
-    results = client.predict(handle_file(str(examples[0])), api_name="/search")
-    check_top5(results)
+    for photo in examples[:2]:
+        results = client.predict(handle_file(str(photo)), api_name="/search")
+        check_top5(results)
+        expected = app_pipe.run(photo).matches
+        assert [(r["pid"], r["camid"]) for r in results] == [(m.pid, m.camid) for m in expected]
+        np.testing.assert_allclose([r["similarity"] for r in results],
+                                   [m.similarity for m in expected], atol=1e-3)
+        threshold = app_pipe.gallery.calibration["threshold"]
+        assert [r["confident"] for r in results] == [m.similarity > threshold
+                                                     for m in expected]
+
+
+def test_galleries_endpoint_and_the_gallery_searched(client, examples, app_args,
+                                                     test_galleries):
+    """/galleries lists each gallery with its size and its calibration, computed here from
+    the gallery file itself; /search searches the one named (an unknown name is refused)."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from ognet.gallery import GalleryIndex, calibrate
+
+    infos = client.predict(api_name="/galleries")
+    assert [n for n, g in infos.items() if g["default"]] == [list(infos)[0]]
+    own = GalleryIndex.load(test_galleries["own"])
+    assert infos["own"]["images"] == len(own) and infos["own"]["people"] == "synthetic"
+    assert infos["own"]["lifting"] == "mean_body"
+    expected = calibrate(own.features, own.pids, own.camids)
+    for key in ("threshold", "false_match_rate", "true_match_rate", "same", "different"):
+        assert infos["own"]["calibration"][key] == expected[key], key
+    hits = client.predict(handle_file(str(examples[0])), "own", api_name="/search")
+    assert hits[0]["pid"] == int(examples[0].name[:4]) and hits[0]["similarity"] > 0.999
+    with pytest.raises(AppError, match="unknown gallery 'nowhere'"):
+        client.predict(handle_file(str(examples[0])), "nowhere", api_name="/search")
 
 
 def test_search_real_query(client, real_queries):
@@ -91,15 +133,27 @@ def test_search_real_query(client, real_queries):
     check_top5(client.predict(handle_file(str(real_queries[0])), api_name="/search"))
 
 
-def test_lift_endpoint(client, examples):
+def test_lift_endpoint_and_its_landmarks(client, examples):
+    """/lift's cloud is one point per pixel of the 128x64 crop, the body points off the
+    background plane (z = 0); its 2D landmarks are crop pixels, and the head, shoulders and
+    hips it finds lie on the body points."""
     from gradio_client import handle_file
 
     out = client.predict(handle_file(str(examples[0])), api_name="/lift")
-    assert out["method"] in ("pose", "fallback")
+    assert out["method"] == "pose" and out["lifting"] == "mean_body"
     assert out["num_points"] == 8192 and len(out["points"]) == 8192
-    assert len(out["points"][0]) == 6
-    assert 0 < out["foreground_points"] < 8192
+    points = np.array(out["points"])
+    assert points.shape == (8192, 6)
+    body = (np.abs(points[:, 2]) > 1e-4).reshape(128, 64)      # off the background plane
+    assert abs(int(body.sum()) - out["foreground_points"]) <= 0.02 * 8192
     assert set(out["timings"]) >= {"pose", "fit", "raycast"}
+    marks = np.array(out["landmarks_2d"])
+    assert marks.shape == (33, 3)
+    for i in (0, 11, 12, 23, 24):        # nose, shoulders, hips (MediaPipe's numbering)
+        x, y, visibility = marks[i]
+        assert 0 <= x < 64 and 0 <= y < 128, marks[i]
+        near = body[max(0, int(y) - 2):int(y) + 3, max(0, int(x) - 2):int(x) + 3]
+        assert near.any(), f"landmark {i} at ({x:.0f}, {y:.0f}) is off the body"
 
 
 def test_search_with_a_point_cloud_file(client, examples, tmp_path):
@@ -193,24 +247,69 @@ def show_last_module(page) -> None:
     page.wait_for_timeout(300)
 
 
-@pytest.mark.browser
-def test_browser_upload_3d_results_and_layer_explorer(new_page, examples, tmp_path):
-    from PIL import Image
+# ---------------------------------------------------------------------------- the query event
+def load_app_module():
+    """``app.py`` as a module (it is a script at the repository's root)."""
+    import importlib.util
 
-    shot = tmp_path / "app.png"
-    page = new_page(1280, 720)
-    upload_photo(page, examples[0])
-    page.wait_for_selector("#plot3d .js-plotly-plot", timeout=60_000)
-    wait_for_matches(page)
-    assert "similarity" in page.locator("#results").inner_text()
-    open_tab(page, "Layers")
-    show_last_module(page)
-    page.wait_for_timeout(200)
-    page.screenshot(path=str(shot))
-    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
-    assert pixels.shape == (720, 1280)
-    assert pixels.std() > 10, "the screenshot is blank"
-    if os.environ.get("OGNET_SCREENSHOT_DIR"):
-        out = Path(os.environ["OGNET_SCREENSHOT_DIR"])
-        out.mkdir(parents=True, exist_ok=True)
-        Image.open(shot).save(out / "app_layers.png")
+    spec = importlib.util.spec_from_file_location("ognet_app", REPO / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def page_app(app_pipe, app_assets):
+    """The page built in this process on the session's pipeline (its events called here)."""
+    from ui import build_app
+
+    args = load_app_module().parse_args(["--checkpoint", str(app_assets["checkpoint"]),
+                                         "--examples", str(app_assets["examples"])])
+    return build_app(app_pipe, args, {app_pipe.gallery_name: str(app_assets["gallery"])})
+
+
+def query_chain(demo, elem_id: str, event: str) -> list:
+    """The query listener of component ``elem_id``'s ``event`` and the stages it triggers."""
+    fns = list(demo.fns.values())
+    target = next(i for i, b in demo.blocks.items() if getattr(b, "elem_id", None) == elem_id)
+    chain = [next(f for f in fns if (target, event) in f.targets)]
+    while nxt := [f for f in fns if f.trigger_after == chain[-1]._id]:
+        chain.append(nxt[0])
+    return chain
+
+
+def test_the_query_event_shows_the_top5_and_the_tabs_draw_after(page_app, examples):
+    """The photo's event shows the top-5 and leaves every tab to the stages after it (the 3D
+    view first), which draw from the result in the state; once a newer query of the same
+    page has started, a stage of the older result draws nothing."""
+    import gradio as gr
+
+    chain = query_chain(page_app, "query-photo", "change")
+    first, stages = chain[0], chain[1:]
+    assert [s.name for s in stages][:2] == ["draw_cloud", "draw_walkthrough"]
+    by_id = {getattr(c, "elem_id", None): c for c in first.outputs}
+    photo, state = by_id["query-photo"], first.outputs[0]
+    request = gr.Request(session_hash="page-1")
+
+    def ask(path):
+        data = {c: None for c in first.inputs}
+        data[photo] = {"path": str(path), "orig_name": path.name}
+        return first.fn(request, data, gr.Progress())
+
+    shown = ask(examples[0])
+    result = shown[state]
+    assert result.name == examples[0].name and len(shown[by_id["matches"]]) == 5
+    for c, value in shown.items():
+        if getattr(c, "elem_id", None) in ("plot3d", "walkthrough", "layerplot"):
+            assert value == gr.skip(), f"the query event drew #{c.elem_id}"
+
+    def draw(stage, result):
+        values = [getattr(c, "value", None) for c in stage.inputs[1:]]
+        return stage.fn(request, result, *values)
+
+    cloud = draw(stages[0], result)
+    assert sum(len(t.x) for t in cloud.data if t.type == "scatter3d") == len(result.cloud)
+    assert "<iframe" in draw(stages[1], result)
+    newer = ask(examples[3])[state]
+    assert draw(stages[1], result) == gr.skip(), "an older result was drawn over a newer"
+    assert "<iframe" in draw(stages[1], newer)

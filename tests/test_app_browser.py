@@ -5,8 +5,9 @@
   tab; the walkthrough and the full-screen toggle at both sizes (the theme changes nothing
   they do).
 - The query event (issue 24's defects, each measured in the DOM): Search without a photo,
-  the photo's x, a cloud file after a photo, a refused photo, two uploads 0.3 s apart, the
-  top-5 drawn before the other tabs.
+  the photo's x, a cloud file after a photo, a refused photo, two uploads 0.3 s apart (that
+  the top-5 comes before the tabs are drawn is checked in-process in ``test_app.py``, its
+  time in Chromium by ``benchmarks/bench_app_browser.py``).
 - What the page says: the gallery chosen in the page and named beside the matches, a real
   photo among synthetic people, the examples' captions, right/wrong framing, confident
   matches and "no confident match", the calibration histogram.
@@ -401,7 +402,7 @@ def test_search_without_a_photo_says_so_once(new_page):
     from playwright.sync_api import expect
 
     page = new_page()
-    page.locator("#search").click()
+    page.get_by_role("button", name="Search", exact=True).click()
     expect(page.locator("#status")).to_contain_text("Drop a pedestrian photo", timeout=60_000)
     state = settle(page)
     assert_empty(state)
@@ -481,31 +482,6 @@ def test_a_refused_photo_empties_every_panel_and_says_so_once(new_page, examples
         assert_empty(state)
         message = state["status"].lstrip("⚠️ ")[:40]
         assert state["body"].count(message) == 1, f"{message!r} is shown more than once"
-
-
-def test_the_top5_shows_before_the_other_tabs_are_drawn(new_page, examples):
-    """When the five matches appear, the walkthrough and the Layers plot are not drawn yet
-    (they follow from the same result); the 3D view is drawn before the walkthrough (was: all
-    in one round trip, the top-5 waiting for every tab)."""
-    page = new_page()
-    open_tab(page, "Walkthrough")  # a tab's content is drawn once it was shown
-    open_tab(page, "Layers")
-    page.evaluate("""() => { window.seen = {};
-      const note = (k) => { if (!(k in window.seen)) window.seen[k] = {
-          walkthrough: !!document.querySelector('#walkthrough iframe'),
-          layers: !!document.querySelector('#layerplot .js-plotly-plot .main-svg'),
-          order: Object.keys(window.seen).length}; };
-      new MutationObserver(() => {
-        if (document.querySelectorAll('#matches img').length >= 5) note('matches');
-        const gd = document.querySelector('#plot3d .js-plotly-plot');
-        if (gd && gd._fullData && gd._fullData.some(t => t.type === 'scatter3d')) note('cloud');
-        if (document.querySelector('#walkthrough iframe')) note('walkthrough');
-      }).observe(document.body, {subtree: true, childList: true, attributes: true}); }""")
-    upload_photo(page, examples[0])
-    page.wait_for_function("() => 'walkthrough' in window.seen", timeout=180_000)
-    seen = page.evaluate("window.seen")
-    assert not seen["matches"]["walkthrough"] and not seen["matches"]["layers"], seen
-    assert seen["matches"]["order"] <= seen["cloud"]["order"] < seen["walkthrough"]["order"]
 
 
 # ---------------------------------------------------------------------------- what the page says
@@ -638,8 +614,9 @@ def test_the_calibration_histogram_shows_the_gallery_and_the_query(new_page, exa
     wait_for_matches(page)
     settle(page)
     drawn = page.evaluate("""() => {
-        const gd = document.querySelector('#calibration .js-plotly-plot'); return {bars: gd._fullData.filter(t => t.type === 'bar')
-        .map(t => ({name: t.name, y: Array.from(t.y)})),
+        const gd = document.querySelector('#calibration .js-plotly-plot');
+        return {bars: gd._fullData.filter(t => t.type === 'bar')
+                .map(t => ({name: t.name, y: Array.from(t.y)})),
         lines: gd._fullLayout.shapes.map(s => s.x0)}; }""")
     bars = {b["name"]: np.array(b["y"]) for b in drawn["bars"]}
     for key, name in (("same", "same person, other camera"), ("different", "another person")):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import open_tab, upload_photo, wait_for_matches
 
@@ -73,6 +74,48 @@ def test_whatif_endpoint_and_its_errors(client, examples):
         client.predict(path, "k", 1000, api_name="/whatif")
     # the app goes on serving
     assert client.predict(path, api_name="/search")[0]["pid"] == matches[0]["pid"]
+
+
+def embed_here(app_pipe, cloud: np.ndarray, num_points: int) -> np.ndarray:
+    """The unit embedding of ``cloud`` seen as the model sees a query (``num_points`` rows
+    ``floor(i * N / M)``, one per stride), computed here with the model alone."""
+    import torch
+
+    rows = (np.arange(num_points) * len(cloud)) // num_points
+    x = torch.from_numpy(np.ascontiguousarray(cloud[rows], dtype=np.float32))[None]
+    with torch.no_grad():
+        return app_pipe.model.extract(x)[0].numpy()
+
+
+@pytest.mark.parametrize("variation, value", [("mirror", None), ("flat_depth", None),
+                                              ("body_only", None), ("density", 0.5)])
+def test_whatif_variations_against_a_computation_here(client, examples, app_pipe, variation,
+                                                      value):
+    """/whatif's mirror (x -> -x), flat depth (z = 0), body only (the lifted foreground) and
+    density (half the points): the cosine to the original embedding, the point count and
+    the new top-5 equal those of the changed cloud embedded and searched here."""
+    from gradio_client import handle_file
+
+    lift = app_pipe.lifter(examples[1])
+    cloud, n = lift.points.copy(), app_pipe.model.config.num_points
+    original = embed_here(app_pipe, cloud, n)
+    if variation == "mirror":
+        cloud[:, 0] = -cloud[:, 0]
+    elif variation == "flat_depth":
+        cloud[:, 2] = 0.0
+    elif variation == "body_only":
+        cloud = cloud[lift.foreground.reshape(-1)]
+    else:
+        n = round(value * n)
+    changed = embed_here(app_pipe, cloud, n)
+    hits = app_pipe.gallery.search(changed, k=5)
+    w = client.predict(handle_file(str(examples[1])), variation, value, api_name="/whatif")
+    assert w["variation"] == variation and w["num_points"] == n
+    assert w["cosine_to_original"] == pytest.approx(float(changed @ original), abs=1e-4)
+    assert w["cosine_to_original"] < 0.9999  # the change changed something
+    assert [m["pid"] for m in w["matches"]] == hits.pids.tolist()
+    np.testing.assert_allclose([m["similarity"] for m in w["matches"]], hits.similarities,
+                               atol=1e-3)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,10 @@
 """Start-up checks: a gallery file missing a field, a gallery built by another checkpoint,
-official SMPL files holding chumpy objects: each a one-line error, in the library and as
-``python app.py``'s single ``error:`` line."""
+official SMPL files holding chumpy objects: each a one-line error, in the library and as the
+app's single ``error:`` line (``app.main`` called here: that the real process exits with it
+is ``tests/test_app.py``'s one start-up subprocess)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,6 @@ from test_pipeline import small_assets
 
 from ognet.gallery import GalleryError, GalleryIndex
 from ognet.pipeline import PipelineError, ReIDPipeline
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _small_index(tmp_path) -> Path:
@@ -71,37 +68,47 @@ def test_a_gallery_of_another_checkpoint_is_refused(tmp_path, meta, words):
         ReIDPipeline(*small_assets(tmp_path / "other", **meta), device="cpu")
 
 
-def _app(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "app.py"), *args, "--port", "0"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+def _app_error(capsys, *args) -> str:
+    """``app.main(args)``: it must return 2 with one ``error:`` line on stderr, no traceback
+    and no server; returns that line."""
+    from test_app import load_app_module
 
-
-def _one_error_line(proc) -> str:
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    code = load_app_module().main([*args, "--port", "0", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), lines
     return lines[0]
 
 
-def test_the_app_stops_on_a_gallery_of_another_checkpoint(tmp_path):
+def test_the_app_stops_on_a_gallery_of_another_checkpoint(tmp_path, capsys):
     ckpt, gallery = small_assets(tmp_path, num_points=4096)
-    line = _one_error_line(_app("--checkpoint", str(ckpt), "--gallery", str(gallery)))
+    line = _app_error(capsys, "--checkpoint", str(ckpt), "--gallery", str(gallery))
     assert "built by another checkpoint" in line
 
 
-def test_the_app_stops_on_a_gallery_missing_a_field(tmp_path):
+def test_the_app_stops_on_a_gallery_missing_a_field(tmp_path, capsys):
     ckpt, gallery = small_assets(tmp_path)
     _rewrite(gallery / "index.safetensors", drop_array="pids")
-    line = _one_error_line(_app("--checkpoint", str(ckpt), "--gallery", str(gallery)))
+    line = _app_error(capsys, "--checkpoint", str(ckpt), "--gallery", str(gallery))
     assert "without pids" in line
 
 
-def test_the_app_stops_on_chumpy_smpl_files(tmp_path):
+def test_the_app_stops_on_a_gallery_of_another_lifting(tmp_path, capsys):
+    """A second gallery made by a lifting this ognet does not have stops the app: it would
+    be searched with queries lifted another way."""
+    ckpt, gallery = small_assets(tmp_path / "a")
+    _, other = small_assets(tmp_path / "b", lifting="photo_depth")
+    line = _app_error(capsys, "--checkpoint", str(ckpt), "--gallery", str(gallery), str(other))
+    assert "lifting 'photo_depth'" in line
+
+
+def test_the_app_stops_on_chumpy_smpl_files(tmp_path, capsys):
     from test_body import _chumpy_pickle
 
     ckpt, gallery = small_assets(tmp_path)
     (tmp_path / "smpl").mkdir()
     _chumpy_pickle(tmp_path / "smpl" / "SMPL_NEUTRAL.pkl")
-    line = _one_error_line(_app("--checkpoint", str(ckpt), "--gallery", str(gallery),
-                                "--body-model-dir", str(tmp_path)))
+    line = _app_error(capsys, "--checkpoint", str(ckpt), "--gallery", str(gallery),
+                      "--body-model-dir", str(tmp_path))
     assert "chumpy" in line

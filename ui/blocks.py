@@ -18,7 +18,7 @@ import numpy as np
 import viz
 from ui import galleries, people, text
 from ui.api import add_endpoints
-from ui.calibration import calibration_figure
+from ui.calibration import CalibrationPlot
 from ui.context import AppContext, StaleQuery, session_of, upload_path
 from ui.tabs import TABS
 from ui.theme import RESIZE_JS
@@ -58,6 +58,7 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
     from ognet.pipeline import CLOUD_SUFFIXES
 
     infos = galleries.describe(pipe, gallery_paths or {})
+    histograms = {name: CalibrationPlot(info.calibration) for name, info in infos.items()}
     identities = {name: set(g.pids.tolist()) for name, g in pipe.galleries.items()}
     folders = galleries.example_folders(args)
     query_kind = galleries.QueryKinds(folders)
@@ -126,17 +127,22 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
                 confidence = gr.Markdown("", elem_id="confidence")
                 gallery_md = gr.Markdown(infos[pipe.gallery_name].line, elem_id="gallery-line")
                 results_md = gr.Markdown(elem_id="results")
-                histogram = gr.Plot(calibration_figure(infos[pipe.gallery_name].calibration),
-                                    label="calibration", show_label=False,
+                histogram = gr.Plot(histograms[pipe.gallery_name](), label="calibration",
+                                    show_label=False,
                                     elem_id="calibration")
                 ctx.components.update(matches=matches, gallery=gallery)
+        # the histogram marks the query's best match; drawn with the 3D view, after the top-5
+        ctx.tab = TABS[0].ID
+        ctx.on_result(lambda result: histograms[result.gallery](result.matches[0].similarity),
+                      [], [histogram])
+        ctx.tab = None
 
         ctx.finish_layout()
 
         # ------------------------------------------------------------------ the query event
         state = ctx.state
         view, pick = ctx["people"], ctx["person"]
-        shown_with_matches = [matches, results_md, confidence, gallery_md, histogram]
+        shown_with_matches = [matches, results_md, confidence, gallery_md]
         first = [state, message, image_in, view, pick, *shown_with_matches]
         panels = [c for c in ctx.panels if c not in first]
         drawn_later = {c for r in ctx.renderers if r.tab is not None for c in r.outputs}
@@ -144,9 +150,8 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
         inputs = {image_in, cloud_in, pick, gallery}
 
         def matches_shown(result, kind: str):
-            """(gallery items, results table, confidence line, gallery line + notice, the
-            calibration histogram with the query's best similarity); ``kind``: the query's
-            (``galleries.QueryKinds``)."""
+            """(gallery items, results table, confidence line, gallery line + notice);
+            ``kind``: the query's (``galleries.QueryKinds``)."""
             info = infos[result.gallery]
             known = text.identity_known(result, identities[result.gallery])
             items = []
@@ -158,8 +163,7 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
             note = galleries.notice(kind, info)
             return (items, text.results_table(result, known),
                     galleries.confidence_line(result, info),
-                    info.line + (f"  \n{note}" if note else ""),
-                    calibration_figure(info.calibration, result.matches[0].similarity))
+                    info.line + (f"  \n{note}" if note else ""))
 
         def emptied(why: str, gallery_name: str) -> dict:
             """Every panel back to its built value, and why, once."""
@@ -168,8 +172,8 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
             return {state: None, message: f"⚠️ {why}" if why != NOTHING else NOTHING,
                     image_in: gr.skip(), view: hidden_view, pick: hidden_pick,
                     matches: None, results_md: "", confidence: "", gallery_md: info.line,
-                    histogram: calibration_figure(info.calibration),
-                    **dict(zip(panels, ctx.empty_values(panels), strict=True))}
+                    **dict(zip(panels, ctx.empty_values(panels), strict=True)),
+                    histogram: histograms[info.name]()}
 
         def skipped() -> dict:
             return dict.fromkeys(outputs, gr.skip())
@@ -188,7 +192,11 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
                 path, name = upload_path(payload)
                 if source == "image" and path is None:
                     return skipped()  # the photo box emptied by a query (its own x: "clear")
-                token = ctx.freshness.start(session)
+                # a new photo's change event comes twice: the second is not a new query
+                token = ctx.freshness.start(session, (path, chosen) if source == "image"
+                                            else None)
+                if token is None:
+                    return skipped()
                 if path is None:  # nothing to search: the x, or Search / a gallery alone
                     ctx.freshness.finish(session, token, None)
                     return emptied(NOTHING, chosen)

@@ -8,6 +8,8 @@ not in the gallery gets); the threshold between them; and the current query's be
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -48,11 +50,9 @@ def calibration_figure(calibration: dict | None, best: float | None = None,
                                       xanchor="right", yanchor="top"),
                       annotation_position="top left")
         if best is not None:
-            fig.add_vline(x=best, line=dict(color=QUERY, width=3),
-                          annotation=dict(text=f"this query {best:.2f}",
-                                          font=dict(color=QUERY, size=12), xanchor="left",
-                                          yanchor="bottom"),
-                          annotation_position="bottom right")
+            shape, note = query_line(best)
+            fig.add_shape(shape)
+            fig.add_annotation(note)
     fig.update_layout(
         height=height, margin=dict(l=4, r=4, t=4, b=30), barmode="overlay",
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
@@ -63,3 +63,35 @@ def calibration_figure(calibration: dict | None, best: float | None = None,
         yaxis=dict(visible=False, fixedrange=True), showlegend=calibration is not None,
         dragmode=False)
     return fig
+
+
+def query_line(best: float) -> tuple[dict, dict]:
+    """The query's best similarity as a vertical line and its label (layout dicts)."""
+    return (dict(type="line", x0=best, x1=best, xref="x", y0=0, y1=1, yref="paper",
+                 line=dict(color=QUERY, width=3)),
+            dict(text=f"this query {best:.2f}", x=best, xref="x", y=0, yref="paper",
+                 xanchor="left", yanchor="bottom", showarrow=False,
+                 font=dict(color=QUERY, size=12)))
+
+
+class CalibrationPlot:
+    """One gallery's histogram, built once; per query only the query's line is added to its
+    JSON (a Plotly figure built per query would cost about 0.2 s on 2 cores, beside a search
+    of 0.3 s)."""
+
+    def __init__(self, calibration: dict | None):
+        self.figure = json.loads(calibration_figure(calibration).to_json())
+        self.calibrated = calibration is not None
+
+    def __call__(self, best: float | None = None):
+        """The histogram with ``best`` marked, as the ``gr.Plot`` value."""
+        from gradio.components.plot import PlotData
+
+        figure = self.figure
+        if best is not None and self.calibrated:
+            shape, note = query_line(best)
+            layout = dict(figure["layout"])
+            layout["shapes"] = [*layout.get("shapes", []), shape]
+            layout["annotations"] = [*layout.get("annotations", []), note]
+            figure = {**figure, "layout": layout}
+        return PlotData(type="plotly", plot=json.dumps(figure))

@@ -52,19 +52,31 @@ class Freshness:
 
     ``start`` gives a query its token; ``finish`` says whether its result may be shown (no
     newer query of the session started meanwhile) and remembers it; ``shown`` says whether a
-    result is the one the session shows now (then a tab may be drawn from it).
+    result is the one the session shows now (then a tab may be drawn from it); ``claim``
+    whether a tab is still to be drawn from it (once per result and tab).
+
+    A query can name what it asks (``key``: the photo, the gallery): asked again while it is
+    the session's newest (Gradio fires a photo's change event twice for one upload), it gets
+    no token and nothing is redone.
     """
 
     def __init__(self):
         self._latest: dict[str, int] = {}
+        self._keys: dict[str, object] = {}
         self._shown: dict[str, weakref.ref] = {}
+        self._drawn: dict[str, set] = {}
         self._count = 0
         self._lock = threading.Lock()
 
-    def start(self, session: str) -> int:
+    def start(self, session: str, key=None) -> int | None:
+        """A new token for the session's newest query; None when ``key`` is the newest
+        query's own (a repeat)."""
         with self._lock:
+            if key is not None and self._keys.get(session) == key:
+                return None
             self._count += 1
             self._latest[session] = self._count
+            self._keys[session] = key
             self._shown.pop(session, None)  # what is on screen is about to be replaced
             return self._count
 
@@ -77,16 +89,28 @@ class Freshness:
                 return False
             if result is not None:
                 self._shown[session] = weakref.ref(result)
+                self._drawn[session] = set()
             return True
 
     def shown(self, session: str, result) -> bool:
         ref = self._shown.get(session)
         return result is not None and ref is not None and ref() is result
 
+    def claim(self, session: str, result, tab) -> bool:
+        """True once for each tab of the result the session shows (a repeated query event's
+        stages find their tab drawn)."""
+        with self._lock:
+            if not self.shown(session, result) or tab in self._drawn[session]:
+                return False
+            self._drawn[session].add(tab)
+            return True
+
     def forget(self, session: str) -> None:
         with self._lock:
             self._latest.pop(session, None)
+            self._keys.pop(session, None)
             self._shown.pop(session, None)
+            self._drawn.pop(session, None)
 
 
 def session_of(request: gr.Request | None) -> str:
@@ -186,11 +210,11 @@ class AppContext:
             out.extend(got)
         return out
 
-    def wire_query(self, event, first: Sequence = ()) -> None:
+    def wire_query(self, event) -> None:
         """After a query ``event`` (which set ``ctx.state``), draw each tab's renderers from the
         state, one tab per round trip in the tab bar's order; the group outside the tabs is
-        the query event's own (``first``: nothing more to draw). A stage is skipped when the
-        state is empty or no longer the session's newest result."""
+        the query event's own. A stage draws nothing when the state is empty, no longer the
+        session's newest result, or its tab was drawn from it already."""
         for tab, renderers in self.stages:
             if tab is None:
                 continue
@@ -202,16 +226,17 @@ class AppContext:
 
     def _stage_fn(self, renderers: list[Renderer], outputs: list):
         flat = [c for r in renderers for c in r.outputs]
+        tab = renderers[0].tab
 
         def stage(request: gr.Request, result, *values):
-            if result is None or not self.freshness.shown(session_of(request), result):
+            if not self.freshness.claim(session_of(request), result, tab):
                 out = [gr.skip()] * len(outputs)
             else:
                 got = dict(zip(flat, self.render_stage(renderers, result, values), strict=True))
                 out = [got[c] for c in outputs]
             return out[0] if len(out) == 1 else out  # gradio: a single output's bare value
 
-        stage.__name__ = f"draw_{renderers[0].tab}"
+        stage.__name__ = f"draw_{tab}"
         return stage
 
 
