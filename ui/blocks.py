@@ -2,8 +2,9 @@
 
 One query event (Search, a new photo, a cloud file, another person, another gallery) runs the
 pipeline once, keeps the result in ``ctx.state`` and shows the top-5 with the gallery it was
-searched in and whether any match is confident; then the tabs draw from the state, the 3D view
-first (:meth:`ui.context.AppContext.wire_query`). A failed or cleared query resets every
+searched in and whether any match is confident; then the tab that is shown (the 3D view
+unless another is open) draws from the state, and every other tab when it is opened
+(:meth:`ui.context.AppContext.wire_query`). A failed or cleared query resets every
 panel and says why once, in the status line under the Search button. A newer query of the
 same page always wins over an older one still running (:class:`ui.context.Freshness`).
 """
@@ -79,7 +80,8 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
         return result
 
     with gr.Blocks(title="OG-Net: person re-id in 3D") as demo:
-        ctx = AppContext(pipe=pipe, args=args, state=gr.State(None))
+        ctx = AppContext(pipe=pipe, args=args, state=gr.State(None),
+                         selected=gr.State(TABS[0].ID))
         gr.Markdown(f"**OG-Net · person re-identification in the 3D space** · "
                     f"{text.header(pipe.describe())}", elem_id="header")
         with gr.Row(equal_height=False, elem_id="main-row"):
@@ -114,6 +116,7 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
                             tab.build(ctx)
                             ctx.tab = None
                         shown.select(None, js=RESIZE_JS)
+                        ctx.tabs[tab.ID] = shown
             with gr.Column(scale=3, min_width=300, elem_id="results-column"):
                 gr.Markdown("**Top-5 matches** (click one to compare in 3D), searched in",
                             elem_id="matches-title")
@@ -131,13 +134,14 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
                                     show_label=False,
                                     elem_id="calibration")
                 ctx.components.update(matches=matches, gallery=gallery)
-        # the histogram marks the query's best match; drawn with the 3D view, after the top-5
-        ctx.tab = TABS[0].ID
+        # the histogram marks the query's best match: drawn right after the top-5
+        ctx.tab = "results"
         ctx.on_result(lambda result: histograms[result.gallery](result.matches[0].similarity),
                       [], [histogram])
         ctx.tab = None
 
         ctx.finish_layout()
+        ctx.wire_tabs()
 
         # ------------------------------------------------------------------ the query event
         state = ctx.state
@@ -145,9 +149,10 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
         shown_with_matches = [matches, results_md, confidence, gallery_md]
         first = [state, message, image_in, view, pick, *shown_with_matches]
         panels = [c for c in ctx.panels if c not in first]
-        drawn_later = {c for r in ctx.renderers if r.tab is not None for c in r.outputs}
+        # each renderer's tab (a group of no tab is drawn right after the top-5, always)
+        tab_of = {c: r.tab for r in ctx.renderers if r.tab is not None for c in r.outputs}
         outputs = [*first, *panels]
-        inputs = {image_in, cloud_in, pick, gallery}
+        inputs = {image_in, cloud_in, pick, gallery, ctx.selected}
 
         def matches_shown(result, kind: str):
             """(gallery items, results table, confidence line, gallery line + notice);
@@ -222,8 +227,11 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
                          image_in: None if source == "cloud" else gr.skip()}
                 shown[view], shown[pick] = people.picker_updates(
                     result, None if source == "cloud" else path)
+                # the shown tab draws next; a hidden one is emptied until it is opened
                 for c, value in zip(panels, ctx.empty_values(panels), strict=True):
-                    shown[c] = gr.skip() if c in drawn_later else value
+                    soon = c in tab_of and (tab_of[c] == data[ctx.selected]
+                                            or tab_of[c] not in ctx.tabs)
+                    shown[c] = gr.skip() if soon else value
                 return shown
             return on_query
 

@@ -4,17 +4,19 @@ result reaches every tab.
 A tab builder gets the context, lays out its components and wires its own controls. Two
 hooks connect it to the rest of the page:
 
-- ``ctx.on_result(render, inputs, outputs)``: after every query, ``render(result, *values of
-  inputs)`` fills ``outputs`` (one value per output component).
+- ``ctx.on_result(render, inputs, outputs)``: for every query result, ``render(result,
+  *values of inputs)`` fills ``outputs`` (one value per output component): right after the
+  query when its tab is shown, else when the tab is opened.
 - ``ctx.after_layout(fn)``: ``fn()`` runs once the whole page exists, to wire events to
   components built after the tab (the match gallery, the tab bar).
 
 How a query reaches the page (:meth:`AppContext.wire_query`): the query event itself runs
 the pipeline, keeps the result in ``ctx.state`` and shows the top-5 (a round trip of the
-pipeline's own time); then the tabs draw from that state one after the other, each in its own
-round trip, in the order of the tab bar (the 3D view first), so each appears as soon as it is
-drawn. A failed or cleared query resets every panel of the page (each renderer's outputs and
-every display component an event writes) to the value it was built with.
+pipeline's own time); then, each in its own round trip, what is drawn beside the matches and
+the tab that is shown (the 3D view unless another is open) draw from that state; every other
+tab draws from it when it is opened (:meth:`AppContext.wire_tabs`), once per result. A
+failed or cleared query resets every panel of the page (each renderer's outputs and every
+display component an event writes) to the value it was built with.
 
 A newer query of the same browser session always wins (:class:`Freshness`): an older one still
 running stops at its next stage or has its result dropped, and a tab drawn from a result that
@@ -144,7 +146,10 @@ class AppContext:
         components: named components other builders use, e.g. ``camera``, ``point_size``,
             ``show_background`` (3D tab), ``matches`` (match gallery), ``tabs`` (tab bar),
             ``message`` (the line under the query inputs).
-        tab: the id of the tab being built (set by ``ui.blocks``).
+        tab: the id of the tab being built (set by ``ui.blocks``; another name puts a
+            renderer outside the tabs in a group drawn right after the top-5).
+        tabs: ``id -> gr.Tab`` of the tab bar (set by ``ui.blocks``).
+        selected: ``gr.State`` holding the id of the tab the session shows.
         freshness: the newest query of each session (:class:`Freshness`).
     """
 
@@ -154,6 +159,8 @@ class AppContext:
     components: dict = field(default_factory=dict)
     renderers: list[Renderer] = field(default_factory=list)
     tab: str | None = None
+    tabs: dict = field(default_factory=dict)
+    selected: gr.State | None = None
     freshness: Freshness = field(default_factory=Freshness)
     _later: list[Callable] = field(default_factory=list)
     _panels: list = field(default_factory=list)
@@ -182,12 +189,15 @@ class AppContext:
     # ------------------------------------------------------------------- the stages
     @property
     def stages(self) -> list[tuple[str | None, list[Renderer]]]:
-        """The renderers grouped by tab, in the order they were registered (the tab bar's);
-        the group of ``None`` (outside the tabs) first."""
-        groups: dict = {None: []}
+        """The renderers grouped by where they draw: outside the tabs (``None``: with the
+        top-5, in the query event itself), then those drawn right after it (a group named
+        for no tab), then the tabs in the tab bar's order."""
+        groups: dict = {}
         for r in self.renderers:
             groups.setdefault(r.tab, []).append(r)
-        return [(tab, rs) for tab, rs in groups.items() if rs]
+        order = [None, *(t for t in groups if t is not None and t not in self.tabs),
+                 *(t for t in self.tabs if t in groups)]
+        return [(t, groups[t]) for t in order if t in groups]
 
     @property
     def panels(self) -> list:
@@ -211,32 +221,63 @@ class AppContext:
         return out
 
     def wire_query(self, event) -> None:
-        """After a query ``event`` (which set ``ctx.state``), draw each tab's renderers from the
-        state, one tab per round trip in the tab bar's order; the group outside the tabs is
-        the query event's own. A stage draws nothing when the state is empty, no longer the
-        session's newest result, or its tab was drawn from it already."""
+        """After a query ``event`` (which set ``ctx.state``), draw from the state, one group
+        per round trip (:attr:`stages`): the groups of no tab, then the tab that is shown (a
+        hidden tab draws when it is opened: :meth:`wire_tabs`). A stage draws nothing when
+        the state is empty, no longer the session's newest result, or its group was drawn
+        from it already."""
         for tab, renderers in self.stages:
             if tab is None:
                 continue
-            inputs = [c for r in renderers for c in r.inputs]
-            outputs = list(dict.fromkeys(c for r in renderers for c in r.outputs))
-            event = event.then(self._stage_fn(renderers, outputs), inputs=[self.state, *inputs],
-                               outputs=outputs, api_visibility="private",
-                               show_progress="minimal", queue=True)
+            inputs, outputs = self._io(renderers)
+            event = event.then(self._stage_fn(renderers, outputs, on_open=False),
+                               inputs=[self.state, self.selected, *inputs], outputs=outputs,
+                               api_visibility="private", show_progress="minimal")
 
-    def _stage_fn(self, renderers: list[Renderer], outputs: list):
+    def wire_tabs(self) -> None:
+        """Opening a tab notes it as the session's shown tab and draws it from the current
+        result when it was not drawn from it yet."""
+        groups = dict(self.stages)
+        for tab_id, tab in self.tabs.items():
+            if tab_id not in groups:
+                tab.select(lambda t=tab_id: t, None, self.selected, api_visibility="private",
+                           show_progress="hidden")
+                continue
+            inputs, outputs = self._io(groups[tab_id])
+            tab.select(self._stage_fn(groups[tab_id], outputs, on_open=True),
+                       inputs=[self.state, *inputs], outputs=[self.selected, *outputs],
+                       api_visibility="private", show_progress="minimal")
+
+    @staticmethod
+    def _io(renderers: list[Renderer]) -> tuple[list, list]:
+        return ([c for r in renderers for c in r.inputs],
+                list(dict.fromkeys(c for r in renderers for c in r.outputs)))
+
+    def _stage_fn(self, renderers: list[Renderer], outputs: list, on_open: bool):
+        """The function of one group's stage: after a query (``on_open`` False: its inputs
+        are the state, the shown tab, the renderers' inputs) or on its tab's opening (the
+        state and the renderers' inputs; it also returns the tab's id for ``selected``)."""
         flat = [c for r in renderers for c in r.outputs]
         tab = renderers[0].tab
 
-        def stage(request: gr.Request, result, *values):
+        def draw(request, result, values) -> list:
             if not self.freshness.claim(session_of(request), result, tab):
-                out = [gr.skip()] * len(outputs)
-            else:
-                got = dict(zip(flat, self.render_stage(renderers, result, values), strict=True))
-                out = [got[c] for c in outputs]
-            return out[0] if len(out) == 1 else out  # gradio: a single output's bare value
+                return [gr.skip()] * len(outputs)
+            got = dict(zip(flat, self.render_stage(renderers, result, values), strict=True))
+            return [got[c] for c in outputs]
 
-        stage.__name__ = f"draw_{tab}"
+        if on_open:
+            def stage(request: gr.Request, result, *values):
+                return [tab, *draw(request, result, values)]
+        else:
+            def stage(request: gr.Request, result, shown_tab, *values):
+                if tab in self.tabs and tab != shown_tab:  # hidden: drawn when opened
+                    out = [gr.skip()] * len(outputs)
+                else:
+                    out = draw(request, result, values)
+                return out[0] if len(out) == 1 else out  # gradio: a single output's value
+
+        stage.__name__ = f"{'open' if on_open else 'draw'}_{tab}"
         return stage
 
 
