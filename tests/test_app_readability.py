@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 from conftest import open_tab, upload_photo, wait_for_matches
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
 
@@ -40,15 +41,16 @@ MIN_CONTRAST = 4.5  # WCAG AA for text
 #: Every visible text of the page: HTML text at its computed size; SVG text (the plots) at
 #: its size on screen (font size x the scale of its transforms: Plotly shrinks a bar label
 #: that does not fit by a ``scale()``); its fill or colour and the first opaque background
-#: behind it; its box; the plot or block it is in; whether it is a colour bar's label or a
-#: bar's value.
-TEXTS = """(root) => {
+#: behind it (``behind`` when nothing in the document is opaque: a frame's page shows the
+#: app's background); its box; the plot or block it is in; whether it is a colour bar's
+#: label or a bar's value.
+TEXTS = """([root, behind]) => {
   const rgb = (c) => { const m = c && c.match(/[\\d.]+/g); return m ? m.map(Number) : null; };
   const background = (el) => {
     for (let a = el; a; a = a.parentElement) {
       const c = rgb(getComputedStyle(a).backgroundColor);
       if (c && (c.length < 4 || c[3] > 0.5)) return c.slice(0, 3); }
-    return [255, 255, 255]; };
+    return behind || [255, 255, 255]; };
   const where = (el) => { const b = el.closest('[id]:not([id^="html-"])'); return b ? b.id : ''; };
   const box = (r) => ({x: r.left, y: r.top, w: r.width, h: r.height});
   const out = [];
@@ -78,8 +80,8 @@ TEXTS = """(root) => {
 }"""
 
 #: A plot block: whether it shows a drawn figure (traces with data), else the hint a
-#: figure without data says (its annotations' text) and the hint's smallest size on screen;
-#: the block's box.
+#: figure without data says (its annotations' text), the hint's smallest size on screen and
+#: whether it lies whole inside the block; the block's box.
 PLOT_STATE = """(id) => {
   const block = document.getElementById(id);
   if (!block || !block.checkVisibility()) return null;
@@ -92,7 +94,10 @@ PLOT_STATE = """(id) => {
   const size = (t) => { const m = t.getScreenCTM();
     return parseFloat(getComputedStyle(t).fontSize) * Math.sqrt(Math.abs(m.a * m.d - m.b * m.c)); };
   const hint_px = Math.min(...notes.map(size));
-  return {drawn, hint, hint_px: notes.length ? hint_px : 0,
+  const hint_inside = notes.every(t => { const b = t.getBoundingClientRect();
+    return b.left >= r.left - 1 && b.right <= r.right + 1 && b.top >= r.top - 1
+      && b.bottom <= r.bottom + 1; });
+  return {drawn, hint, hint_px: notes.length ? hint_px : 0, hint_inside,
           x: r.left, y: r.top, w: r.width, h: r.height};
 }"""
 
@@ -120,8 +125,16 @@ def inside(a, b, slack: float = 1.0) -> bool:
             and a["y"] + a["h"] <= b["y"] + b["h"] + slack)
 
 
-def texts(page, root: str | None = None) -> list[dict]:
-    return page.evaluate(TEXTS, root)
+def texts(page, root: str | None = None, behind: list | None = None) -> list[dict]:
+    return page.evaluate(TEXTS, [root, behind])
+
+
+#: The opaque background behind an element of the app (the colour a frame's page shows).
+BACKGROUND = """(selector) => {
+  for (let a = document.querySelector(selector); a; a = a.parentElement) {
+    const m = getComputedStyle(a).backgroundColor.match(/[\\d.]+/g);
+    if (m && (m.length < 4 || Number(m[3]) > 0.5)) return m.slice(0, 3).map(Number); }
+  return [255, 255, 255]; }"""
 
 
 def small(found: list[dict]) -> list[str]:
@@ -211,13 +224,17 @@ def test_first_screen_holds_the_photo_every_example_and_a_full_3d_area(new_page,
     width, height = size
     page = new_page(width, height)
     page.wait_for_selector("[id^=examples] img", timeout=60_000)
+    try:  # the plot's own code loads after the page; an empty plot never draws
+        page.wait_for_selector("#plot3d .js-plotly-plot .main-svg", timeout=15_000)
+    except PlaywrightTimeout:
+        pass
     page.wait_for_timeout(500)
     window = {"x": 0, "y": 0, "w": width, "h": height}
     area = page.evaluate(PLOT_STATE, "plot3d")
     assert area is not None and not area["drawn"]
     assert area["h"] >= 0.55 * height, f"the 3D area before a query is {area['h']:.0f} px tall"
     assert inside(area, window), area
-    assert "photo" in area["hint"] and area["hint_px"] >= MIN_PX, area
+    assert "photo" in area["hint"] and area["hint_px"] >= MIN_PX and area["hint_inside"], area
     assert inside(box_of(page, "#query-photo"), window)
     thumbs = page.evaluate("""() => [...document.querySelectorAll('[id^=examples] img')]
         .filter(i => i.checkVisibility()).map(i => { const r = i.getBoundingClientRect();
@@ -228,9 +245,13 @@ def test_first_screen_holds_the_photo_every_example_and_a_full_3d_area(new_page,
     assert all(t["h"] >= 48 for t in thumbs), "example thumbnails too small to tell apart"
 
 
-def test_header_is_one_plain_line_with_the_paper_and_a_credits_line(new_page):
-    from ui.text import PAPER_TITLE, PAPER_URL
+PAPER_TITLE = "Parameter-Efficient Person Re-identification in the 3D Space"
+PAPER_URL = "https://arxiv.org/abs/2006.04569"
 
+
+def test_header_is_one_plain_line_with_the_paper_and_a_credits_line(new_page):
+    """The header is one line at 1280 px naming the paper with its link (no model jargon:
+    that is in the credits line), and a citation and licence line follows the page."""
     page = new_page(1280, 720)
     header = page.locator("#header")
     assert PAPER_TITLE in header.inner_text()
@@ -254,7 +275,7 @@ WAITING_PLOTS = {"Explain": ["explain-clouds", "explain-parts"],
 
 def test_no_empty_plot_box_after_a_query(new_page, examples):
     """After a query, a tab whose plots wait for a choice shows, in each, a hint of what to
-    do (at least 11 px), never a bare box."""
+    do (at least 11 px, whole inside the plot), never a bare box."""
     page = new_page(1280, 720)
     upload_photo(page, examples[1])
     wait_for_matches(page)
@@ -264,8 +285,8 @@ def test_no_empty_plot_box_after_a_query(new_page, examples):
         for elem_id in plots:
             state = page.evaluate(PLOT_STATE, elem_id)
             assert state is not None, f"#{elem_id} is not shown"
-            if not (state["drawn"] or (state["hint"] and state["hint_px"] >= MIN_PX)) \
-                    or state["h"] < 150:
+            hint = state["hint"] and state["hint_px"] >= MIN_PX and state["hint_inside"]
+            if not (state["drawn"] or hint) or state["h"] < 150:
                 empty.append(f"#{elem_id}: {state}")
     assert empty == [], empty
 
@@ -482,8 +503,9 @@ TABS_WITH_CONTENT = ["3D", "Walkthrough", "Lifting", "Layers", "Compare", "Expla
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_no_text_under_11px_on_any_tab(pages, theme):
     """On every tab (after the query, with Explain and What if used), every visible text of
-    the page, HTML or SVG, is at least 11 px on screen, and the figures' own text has a
-    contrast of at least 4.5 with what is behind it."""
+    the page, HTML or SVG, the walkthrough's framed page included, is at least 11 px on
+    screen, and the figures' own text has a contrast of at least 4.5 with what is behind
+    it."""
     page = pages(theme=theme)
     explain_first_match(page)
     open_tab(page, "What if")
@@ -496,6 +518,10 @@ def test_no_text_under_11px_on_any_tab(pages, theme):
         open_tab(page, tab)
         page.wait_for_timeout(700)
         found = texts(page)
+        if tab == "Walkthrough":  # its own page in a frame: the captions, the step labels
+            frame = page.locator("#walkthrough iframe").element_handle().content_frame()
+            frame.wait_for_selector(".annotation-text", timeout=60_000)
+            found += texts(frame, None, page.evaluate(BACKGROUND, "#walkthrough iframe"))
         bad = small(found)
         bad += [f"{t['text']!r} contrast {contrast(t['colour'], t['bg']):.1f} in #{t['in']}"
                 for t in found if t["svg"] and t["colour"]

@@ -38,14 +38,14 @@ def credits(info: dict) -> str:
 
 #: What a plot waiting for a query or a choice says (``viz.hint_figure``), by its elem_id.
 PLOT_HINTS = {
-    "layerplot": "Run a query:<br>what each OG-Net module did to its cloud shows here.",
-    "compare-query": "Click one of the top-5 matches:<br>the query's cloud shows here,",
-    "compare-match": "... and the match's cloud here,<br>side by side.",
-    "explain-clouds": "Pick a match (#1 to #5) and press Explain match:<br>each point's share "
-                      "of the similarity<br>shows here,",
-    "explain-parts": "... and each body part's share<br>here.",
-    "whatif-moves": "Pick one change above:<br>where the top-5 went shows here.",
-    "whatif-yaw-curve": "Pick a yaw angle or mirrored:<br>the cosine against the yaw<br>"
+    "layerplot": "Run a query: what each<br>OG-Net module did<br>to its cloud shows here.",
+    "compare-query": "Click one of the top-5<br>matches: the query's cloud<br>shows here,",
+    "compare-match": "... and the match's cloud<br>here, side by side.",
+    "explain-clouds": "Pick a match (#1 to #5)<br>and press Explain match:<br>each point's share "
+                      "<br>of the similarity shows here,",
+    "explain-parts": "... and each body<br>part's share here.",
+    "whatif-moves": "Pick one change above:<br>where the top-5 went<br>shows here.",
+    "whatif-yaw-curve": "Pick a yaw angle<br>or mirrored: the cosine<br>against the yaw "
                         "shows here.",
 }
 

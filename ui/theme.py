@@ -9,7 +9,7 @@ full-screen toggle shows the tabs column alone (``#tabs-column:fullscreen``).
 
 import gradio as gr
 
-from viz.figures import TEXT
+from viz.figures import TEXT_FILL
 
 THEME = gr.themes.Soft()
 
@@ -22,14 +22,9 @@ FULLSCREEN_JS = """() => {
 RESIZE_JS = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 50); }"
 
 
-def _rgb(colour: str) -> str:
-    """``#8a8a8a`` -> ``rgb(138, 138, 138)``, as Plotly writes a fill."""
-    return "rgb({}, {}, {})".format(*(int(colour[i:i + 2], 16) for i in (1, 3, 5)))
-
-
 #: Figures cannot know the page's theme: their neutral text (``viz.figures.TEXT``, a mid grey
 #: that is faint on both) is drawn in the theme's own text colour.
-FIGURE_TEXT_CSS = (f'.js-plotly-plot text[style*="fill: {_rgb(TEXT)}"]'
+FIGURE_TEXT_CSS = (f'.js-plotly-plot text[style*="fill: {TEXT_FILL}"]'
                    " {fill: var(--body-text-color) !important}\n")
 
 CSS = FIGURE_TEXT_CSS + """

@@ -37,6 +37,8 @@ def _xyz(points: np.ndarray) -> dict:
 #: CSS (``ui.theme``) draws text of exactly this colour in the theme's own text colour, which a
 #: figure cannot know (Plotly writes it as ``fill: rgb(138, 138, 138)``).
 TEXT = "#8a8a8a"
+#: :data:`TEXT` as Plotly writes it in an SVG text's style (``fill: rgb(...)``).
+TEXT_FILL = "rgb({}, {}, {})".format(*(int(TEXT[i:i + 2], 16) for i in (1, 3, 5)))
 #: Font sizes (px) of figure text, for a projector: nothing under 11 px at 1280x720.
 FONT, SMALL_FONT, TITLE_FONT = 13, 12, 14
 #: Height (px) of one line of a title above a 3D scene.

@@ -20,6 +20,7 @@ from viz.figures import (
     CAMERAS,
     GROUP_COLOURS,
     TEXT,
+    TEXT_FILL,
     _rgb_strings,
     _segments,
     _xyz,
@@ -216,14 +217,25 @@ def walkthrough_figure(trace, centre: int = 0, point_size: float = 2.0,
     return frame_scene(fig)
 
 
+#: In a frame of the app (the same origin), the captions and labels drawn in :data:`TEXT`
+#: take the app's own text colour (dark on the light theme, light on the dark one), as the
+#: app's CSS does for its other figures (``ui.theme``); alone, the page keeps :data:`TEXT`.
+THEMED_TEXT = (
+    f'<style>text[style*="fill: {TEXT_FILL}"]{{fill:var(--page-text,{TEXT}) !important}}'
+    "</style><script>try{const p=window.parent.document;"
+    "const c=getComputedStyle(p.querySelector('.gradio-container')||p.body)"
+    ".getPropertyValue('--body-text-color').trim();"
+    "if(c)document.documentElement.style.setProperty('--page-text',c);}catch(e){}</script>")
+
+
 def walkthrough_page(fig: go.Figure, plotly_js_url: str) -> str:
     """A standalone HTML page showing ``fig`` full-window (Plotly from ``plotly_js_url``)."""
     body = fig.to_html(full_html=False, include_plotlyjs=plotly_js_url, auto_play=False,
                        default_width="100%", default_height="100%",
                        config=dict(responsive=True, displayModeBar=False))
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><style>html,body{margin:0;"
-            "height:100%;background:transparent;overflow:hidden}</style></head><body>"
-            f"{body}</body></html>")
+            "height:100%;background:transparent;overflow:hidden}</style>"
+            f"{THEMED_TEXT}</head><body>{body}</body></html>")
 
 
 def iframe(page: str, elem_class: str = "walkthrough-frame") -> str:

@@ -1,5 +1,6 @@
 """The Compare tab: a clicked match's cloud beside the query's, drawn with the 3D tab's view
-controls (background on or off, camera, point size) and redrawn when they change."""
+controls (background on or off, camera, point size) and redrawn when they change. A new
+query empties both plots (the page resets every panel an event writes: ``ui.blocks``)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def build(ctx) -> None:
                              elem_id="compare-query")
         match_plot = gr.Plot(waiting()[1], label="match", show_label=False,
                              elem_id="compare-match")
-    shown = gr.State(None)  # the rank of the match shown (None: none)
+    shown = gr.State(None)  # (rank, result) of the match shown; None: none
     clouds = {}  # the last match cloud drawn: {"result": weakref, "rank": int, "parts": ...}
 
     def match_cloud(result, m):
@@ -64,20 +65,16 @@ def build(ctx) -> None:
         except (ValueError, OSError) as e:
             gr.Warning(f"Cannot show match #{rank} in 3D: {e}")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return left, right, text, rank, gr.Tabs(selected=ID)
+        return left, right, text, (rank, result), gr.Tabs(selected=ID)
 
-    def redraw(result, rank, show_bg, camera, size):
-        if result is None or rank is None:
+    def redraw(result, shown, show_bg, camera, size):
+        """A view control changed: draw the match shown again, if it is of this result."""
+        if result is None or shown is None or shown[1] is not result:
             return gr.skip(), gr.skip(), gr.skip()
         try:
-            return draw(result, rank, show_bg, camera, size)
+            return draw(result, shown[0], show_bg, camera, size)
         except (ValueError, OSError):
             return gr.skip(), gr.skip(), gr.skip()
-
-    def cleared(result):  # a new query: the old match no longer applies
-        return *waiting(), HINT, None
-
-    ctx.on_result(cleared, [], [query_plot, match_plot, note, shown])
 
     def wire():
         view = [ctx["show_background"], ctx["camera"], ctx["point_size"]]

@@ -14,7 +14,8 @@ from viz.explain import contribution_figure, parts_figure
 from viz.figures import hint_figure
 
 TITLE, ID = "Explain", "explain"
-HINT = "Run a query, then choose a match: the similarity split over points and body parts."
+HINT = ("Choose a match (#1 to #5) and press Explain match: the similarity split over "
+        "points and body parts.")
 
 
 def summary(ex) -> str:
@@ -64,11 +65,8 @@ def build(ctx) -> None:
         return (contribution_figure(ex, point_size=size, camera=camera, show_pairs=pairs),
                 parts_figure(ex), summary(ex))
 
-    def cleared(result):  # a new query: the old explanation no longer applies
-        return *waiting(), HINT
-
-    ctx.on_result(cleared, [], [clouds, bars, note])
-
+    # A new query empties the plots and the note (the page resets every panel an event
+    # writes, ``ui.blocks``): the old explanation no longer applies.
     def wire():
         inputs = [ctx.state, rank, pairs, ctx["camera"], ctx["point_size"]]
         for event in (go_btn.click, rank.input, pairs.input):

@@ -70,10 +70,7 @@ def build(ctx) -> None:
     turn_btn.click(turntable, inputs=[ctx.state, ctx["show_background"]],
                    outputs=[turn_file, turn_view, turn_md], api_visibility="private")
     o3d_btn.click(viewer, inputs=[ctx.state], outputs=[o3d_md], api_visibility="private")
-
-    def cleared(result):  # a new query: the files of the old one no longer apply
-        return None, "", None, None
-
-    ctx.on_result(cleared, [], [files, export_md, turn_file, turn_view])
+    # A new query empties the files and the turntable (the page resets every panel an event
+    # writes, ``ui.blocks``).
     if ctx.args.open3d:  # every query also opens in the desktop viewer
         ctx.on_result(lambda result: open_in_open3d(result.cloud, result.name), [], [o3d_md])
