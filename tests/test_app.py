@@ -289,7 +289,7 @@ def test_the_query_event_shows_the_top5_and_the_tabs_draw_after(page_app, exampl
 
     chain = query_chain(page_app, "query-photo", "change")
     first, stages = chain[0], {s.name: s for s in chain[1:]}
-    assert [s.name for s in chain[1:3]] == ["draw_every_query", "draw_cloud"]
+    assert [s.name for s in chain[1:]] == ["draw_every_query", "draw_shown_tab"]
     by_id = {getattr(c, "elem_id", None): c for c in first.outputs}
     photo, state = by_id["query-photo"], first.outputs[0]
     shown_tab = next(c for c in first.inputs if isinstance(c, gr.State))
@@ -312,10 +312,11 @@ def test_the_query_event_shows_the_top5_and_the_tabs_draw_after(page_app, exampl
         out = stage.fn(request, result, tab, *values)
         return dict(zip(stage.outputs, out if len(stage.outputs) > 1 else [out], strict=True))
 
-    cloud = draw(stages["draw_cloud"], result)[by_id["plot3d"]]
+    drawn = draw(stages["draw_shown_tab"], result)
+    cloud = drawn[by_id["plot3d"]]
     assert sum(len(t.x) for t in cloud.data if t.type == "scatter3d") == len(result.cloud)
-    assert all(v == gr.skip() for v in draw(stages["draw_walkthrough"], result).values()), \
-        "a hidden tab was drawn"
+    walkthrough = next(c for c in drawn if getattr(c, "elem_id", None) == "walkthrough")
+    assert drawn[walkthrough] == gr.skip(), "a hidden tab was drawn"
     opening = next(f for f in page_app.fns.values() if f.name == "open_walkthrough")
 
     def open_walkthrough(result):
@@ -327,6 +328,7 @@ def test_the_query_event_shows_the_top5_and_the_tabs_draw_after(page_app, exampl
     assert "<iframe" in open_walkthrough(result)
     assert open_walkthrough(result) == gr.skip(), "drawn twice from one result"
     newer = ask(examples[3])[state]
-    assert draw(stages["draw_cloud"], result)[by_id["plot3d"]] == gr.skip(), \
+    assert draw(stages["draw_shown_tab"], newer)[by_id["plot3d"]] != gr.skip()
+    assert draw(stages["draw_shown_tab"], result)[by_id["plot3d"]] == gr.skip(), \
         "an older result was drawn over a newer"
     assert "<iframe" in open_walkthrough(newer)

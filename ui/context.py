@@ -226,18 +226,23 @@ class AppContext:
         return out
 
     def wire_query(self, event) -> None:
-        """After a query ``event`` (which set ``ctx.state``), draw from the state, one group
-        per round trip (:attr:`stages`): the groups of no tab, then the tab that is shown (a
+        """After a query ``event`` (which set ``ctx.state``), draw from the state, one round
+        trip each: the groups of no tab (``every_query``), then the tab that is shown (a
         hidden tab draws when it is opened: :meth:`wire_tabs`). A stage draws nothing when
         the state is empty, no longer the session's newest result, or its group was drawn
         from it already."""
-        for tab, renderers in self.stages:
-            if tab is None:
-                continue
-            inputs, outputs = self._io(renderers)
-            event = event.then(self._stage_fn(renderers, outputs, on_open=False),
-                               inputs=[self.state, self.selected, *inputs], outputs=outputs,
-                               api_visibility="private", show_progress="minimal")
+        groups = [(tab, rs) for tab, rs in self.stages if tab is not None]
+        for tab, renderers in groups:
+            if tab not in self.tabs:
+                inputs, outputs = self._io(renderers)
+                event = event.then(self._stage_fn({tab: renderers}, outputs),
+                                   inputs=[self.state, self.selected, *inputs],
+                                   outputs=outputs, api_visibility="private",
+                                   show_progress="minimal")
+        in_tabs = {tab: rs for tab, rs in groups if tab in self.tabs}
+        inputs, outputs = self._io([r for rs in in_tabs.values() for r in rs])
+        event.then(self._stage_fn(in_tabs, outputs), inputs=[self.state, self.selected, *inputs],
+                   outputs=outputs, api_visibility="private", show_progress="minimal")
 
     def wire_tabs(self) -> None:
         """Opening a tab notes it as the session's shown tab and draws it from the current
@@ -249,7 +254,7 @@ class AppContext:
                            show_progress="hidden")
                 continue
             inputs, outputs = self._io(groups[tab_id])
-            tab.select(self._stage_fn(groups[tab_id], outputs, on_open=True),
+            tab.select(self._open_fn(tab_id, groups[tab_id], outputs),
                        inputs=[self.state, *inputs], outputs=[self.selected, *outputs],
                        api_visibility="private", show_progress="minimal")
 
@@ -258,31 +263,45 @@ class AppContext:
         return ([c for r in renderers for c in r.inputs],
                 list(dict.fromkeys(c for r in renderers for c in r.outputs)))
 
-    def _stage_fn(self, renderers: list[Renderer], outputs: list, on_open: bool):
-        """The function of one group's stage: after a query (``on_open`` False: its inputs
-        are the state, the shown tab, the renderers' inputs) or on its tab's opening (the
-        state and the renderers' inputs; it also returns the tab's id for ``selected``)."""
+    def _draw(self, request, tab, renderers, result, values) -> dict:
+        """``{output: value}`` of one group drawn from ``result`` (empty when it must not be:
+        see :meth:`wire_query`)."""
+        if not self.freshness.claim(session_of(request), result, tab):
+            return {}
         flat = [c for r in renderers for c in r.outputs]
-        tab = renderers[0].tab
+        return dict(zip(flat, self.render_stage(renderers, result, values), strict=True))
 
-        def draw(request, result, values) -> list:
-            if not self.freshness.claim(session_of(request), result, tab):
-                return [gr.skip()] * len(outputs)
-            got = dict(zip(flat, self.render_stage(renderers, result, values), strict=True))
-            return [got[c] for c in outputs]
+    def _stage_fn(self, groups: dict[str, list[Renderer]], outputs: list):
+        """After a query: its inputs are the state, the shown tab, the inputs of the groups'
+        renderers in order; it draws each group that is not a tab, and the one of the shown
+        tab."""
+        spans, i = {}, 0
+        for tab, renderers in groups.items():
+            n = sum(len(r.inputs) for r in renderers)
+            spans[tab], i = (i, i + n), i + n
 
-        if on_open:
-            def stage(request: gr.Request, result, *values):
-                return [tab, *draw(request, result, values)]
-        else:
-            def stage(request: gr.Request, result, shown_tab, *values):
-                if tab in self.tabs and tab != shown_tab:  # hidden: drawn when opened
-                    out = [gr.skip()] * len(outputs)
-                else:
-                    out = draw(request, result, values)
-                return out[0] if len(out) == 1 else out  # gradio: a single output's value
+        def stage(request: gr.Request, result, shown_tab, *values):
+            got = {}
+            for tab, renderers in groups.items():
+                if tab not in self.tabs or tab == shown_tab:  # a hidden tab: when opened
+                    start, stop = spans[tab]
+                    got.update(self._draw(request, tab, renderers, result,
+                                          values[start:stop]))
+            out = [got.get(c, gr.skip()) for c in outputs]
+            return out[0] if len(out) == 1 else out  # gradio: a single output's value
 
-        stage.__name__ = f"{'open' if on_open else 'draw'}_{tab}"
+        stage.__name__ = "draw_" + ("shown_tab" if set(groups) <= set(self.tabs)
+                                    else "_".join(groups))
+        return stage
+
+    def _open_fn(self, tab: str, renderers: list[Renderer], outputs: list):
+        """On a tab's opening: its inputs are the state and its renderers' inputs; it returns
+        the tab's id (for ``selected``) and the tab drawn, if not drawn yet."""
+        def stage(request: gr.Request, result, *values):
+            got = self._draw(request, tab, renderers, result, values)
+            return [tab, *(got.get(c, gr.skip()) for c in outputs)]
+
+        stage.__name__ = f"open_{tab}"
         return stage
 
 
