@@ -260,7 +260,16 @@ def wait_for_matches(page, timeout: float = 120_000) -> None:
                            timeout=timeout)
 
 
+#: Whether any event is pending or running (Gradio's status trackers).
+BUSY = """() => [...document.querySelectorAll('.wrap, .pending')].some(w =>
+  !w.classList.contains('hide') && (w.classList.contains('translucent')
+                                    || w.classList.contains('pending')))"""
+
+
 def open_tab(page, name: str) -> None:
-    """Click a tab's button (every tab is one in the tab bar; test_app_browser checks it)."""
+    """Click a tab's button (every tab is one in the tab bar; test_app_browser checks it) and
+    wait until what opening it started (drawing it from the current result) is done."""
     page.get_by_role("tab", name=name).click()
     page.wait_for_timeout(300)
+    page.wait_for_function(f"() => !({BUSY})()", timeout=120_000)
+    page.wait_for_timeout(200)

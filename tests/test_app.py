@@ -289,7 +289,7 @@ def test_the_query_event_shows_the_top5_and_the_tabs_draw_after(page_app, exampl
 
     chain = query_chain(page_app, "query-photo", "change")
     first, stages = chain[0], {s.name: s for s in chain[1:]}
-    assert [s.name for s in chain[1:3]] == ["draw_results", "draw_cloud"]
+    assert [s.name for s in chain[1:3]] == ["draw_every_query", "draw_cloud"]
     by_id = {getattr(c, "elem_id", None): c for c in first.outputs}
     photo, state = by_id["query-photo"], first.outputs[0]
     shown_tab = next(c for c in first.inputs if isinstance(c, gr.State))

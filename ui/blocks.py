@@ -135,10 +135,8 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
                                     elem_id="calibration")
                 ctx.components.update(matches=matches, gallery=gallery)
         # the histogram marks the query's best match: drawn right after the top-5
-        ctx.tab = "results"
         ctx.on_result(lambda result: histograms[result.gallery](result.matches[0].similarity),
-                      [], [histogram])
-        ctx.tab = None
+                      [], [histogram], every_query=True)
 
         ctx.finish_layout()
         ctx.wire_tabs()

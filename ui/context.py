@@ -6,7 +6,8 @@ hooks connect it to the rest of the page:
 
 - ``ctx.on_result(render, inputs, outputs)``: for every query result, ``render(result,
   *values of inputs)`` fills ``outputs`` (one value per output component): right after the
-  query when its tab is shown, else when the tab is opened.
+  query when its tab is shown, else when the tab is opened (``every_query=True``: right
+  after every query, shown or not, e.g. for a side effect such as a desktop viewer).
 - ``ctx.after_layout(fn)``: ``fn()`` runs once the whole page exists, to wire events to
   components built after the tab (the match gallery, the tab bar).
 
@@ -129,6 +130,8 @@ def initial_value(component):
     return value
 
 
+#: The group of renderers drawn right after every query, whichever tab is shown.
+EVERY_QUERY = "every_query"
 #: Components that show something (as opposed to controls): reset to their built value.
 DISPLAYS = (gr.Plot, gr.HTML, gr.Markdown, gr.Image, gr.File, gr.Gallery, gr.AnnotatedImage,
             gr.JSON)
@@ -168,8 +171,10 @@ class AppContext:
     def __getitem__(self, name: str):
         return self.components[name]
 
-    def on_result(self, render: Callable, inputs: Sequence, outputs: Sequence) -> None:
-        self.renderers.append(Renderer(render, list(inputs), list(outputs), self.tab))
+    def on_result(self, render: Callable, inputs: Sequence, outputs: Sequence,
+                  every_query: bool = False) -> None:
+        tab = EVERY_QUERY if every_query else self.tab
+        self.renderers.append(Renderer(render, list(inputs), list(outputs), tab))
 
     def after_layout(self, fn: Callable) -> None:
         self._later.append(fn)
