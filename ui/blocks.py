@@ -82,8 +82,7 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
     with gr.Blocks(title="OG-Net: person re-id in 3D") as demo:
         ctx = AppContext(pipe=pipe, args=args, state=gr.State(None),
                          selected=gr.State(TABS[0].ID))
-        gr.Markdown(f"**OG-Net · person re-identification in the 3D space** · "
-                    f"{text.header(pipe.describe())}", elem_id="header")
+        gr.Markdown(text.title_line(), elem_id="header")
         with gr.Row(equal_height=False, elem_id="main-row"):
             with gr.Column(scale=2, min_width=230, elem_id="query-column"):
                 gr.Markdown("**Query**: a pedestrian photo (drop, paste, webcam)",
@@ -134,6 +133,7 @@ def build_app(pipe, args, gallery_paths: dict | None = None) -> gr.Blocks:
                                     show_label=False,
                                     elem_id="calibration")
                 ctx.components.update(matches=matches, gallery=gallery)
+        gr.Markdown(text.credits(pipe.describe()), elem_id="credits")
         # the histogram marks the query's best match: drawn right after the top-5
         ctx.on_result(lambda result: histograms[result.gallery](result.matches[0].similarity),
                       [], [histogram], every_query=True)
