@@ -1,12 +1,15 @@
 """Lifting speed: per-stage time of ``ognet.lift`` per 128x64 crop, and ``prepare`` images/s.
 
-Usage: ``python benchmarks/bench_lift.py [--repeats 5] [--convert 40] [--workers 2]``.
+Usage: ``python benchmarks/bench_lift.py [--repeats 5] [--convert 40] [--workers 2]
+[--liftings person mean_body]``.
 Prints Markdown tables to paste under ``## Lifting`` in BENCHMARKS.md:
 
-1. model load (MediaPipe graph + body model) and the first call, separately;
-2. median milliseconds per stage (decode, pose, fit, raycast, colors) after one warm-up call,
-   over ``--repeats`` calls on each image: the real queries in ``../shared/real-queries`` when
-   present, and rendered bodies (128x64 JPEG bytes, as in a dataset);
+1. model load (MediaPipe graph + body model + shape regressor) and the first call, per lifting;
+2. median milliseconds per stage (decode, pose, shape, fit, raycast, depth, colors) of each of
+   ``--liftings`` after one warm-up call, over ``--repeats`` calls on each image (the
+   liftings take turns, call by call), their wall time per call and its ratio: the real
+   queries in ``../shared/real-queries`` when present, and rendered bodies (128x64 JPEG
+   bytes, as in a dataset);
 3. MediaPipe at the crop's size against a 2x upscaled copy (detections and ms);
 4. ``python -m ognet prepare`` with ``--workers`` processes on a generated Market-format
    folder of ``--convert`` images (wall time including the workers' start-up).
@@ -32,8 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from test_lift import render_body  # noqa: E402  (the tests' ground-truth renderer)
 
-STAGES = ("decode", "pose", "fit", "raycast", "colors")
-
 
 def _jpeg(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
@@ -51,35 +52,55 @@ def inputs() -> dict[str, object]:
     return out
 
 
-def bench_stages(images: dict, repeats: int) -> None:
+def bench_stages(images: dict, repeats: int, liftings: list[str]) -> None:
+    """Per-stage medians of each lifting; the liftings take turns on every call, so that the
+    machine's load hits them alike, and their per-call time ratio is printed."""
     from ognet.lift import Lifter
 
-    t = time.perf_counter()
-    lifter = Lifter()
-    load_s = time.perf_counter() - t
-    first = next(iter(images.values()))
-    t = time.perf_counter()
-    lifter(first)
-    first_s = time.perf_counter() - t
-    print(f"\nModel load (MediaPipe Pose + body): {load_s:.2f} s; first call: "
-          f"{first_s * 1000:.0f} ms\n")
-    print("| image | method | " + " | ".join(STAGES) + " | total |")
-    print("|---|---|" + "---:|" * (len(STAGES) + 1))
-    per_stage = {s: [] for s in STAGES}
-    totals = []
-    for name, src in images.items():
-        lifter(src)  # warm-up
-        runs = [lifter(src) for _ in range(repeats)]
-        med = {s: np.median([r.timings[s] for r in runs]) * 1000 for s in STAGES}
-        for r in runs:
-            for s in STAGES:
-                per_stage[s].append(r.timings[s] * 1000)
-            totals.append(sum(r.timings.values()) * 1000)
-        total = np.median([sum(r.timings.values()) for r in runs]) * 1000
-        print(f"| {name} | {runs[0].method} | "
-              + " | ".join(f"{med[s]:.1f}" for s in STAGES) + f" | {total:.1f} |")
-    print("| **median, all** | | " + " | ".join(f"{np.median(per_stage[s]):.1f}" for s in STAGES)
-          + f" | **{np.median(totals):.1f}** |")
+    lifters = {}
+    for name in liftings:
+        t = time.perf_counter()
+        lifters[name] = Lifter(lifting=name)
+        load_s = time.perf_counter() - t
+        first = next(iter(images.values()))
+        t = time.perf_counter()
+        lifters[name](first)
+        print(f"\n`{name}`: model load (MediaPipe + body + regressor) {load_s:.2f} s; first "
+              f"call {(time.perf_counter() - t) * 1000:.0f} ms")
+    stages = {name: {} for name in liftings}
+    wall = {name: [] for name in liftings}
+    rows = []
+    for label, src in images.items():
+        for lifter in lifters.values():
+            lifter(src)  # warm-up
+        runs = {name: [] for name in liftings}
+        for _ in range(repeats):
+            for name, lifter in lifters.items():
+                t = time.perf_counter()
+                r = lifter(src)
+                wall[name].append(time.perf_counter() - t)
+                runs[name].append(r)
+                for stage, sec in r.timings.items():
+                    stages[name].setdefault(stage, []).append(sec * 1000)
+        rows.append((label, {n: (runs[n][0].method, np.median(wall[n][-repeats:]) * 1000)
+                             for n in liftings}))
+    names = list(dict.fromkeys(st for per in stages.values() for st in per))
+    print("\n| lifting | " + " | ".join(names) + " | total (wall) |")
+    print("|---|" + "---:|" * (len(names) + 1))
+    for name in liftings:
+        cells = [f"{np.median(stages[name][st]):.1f}" if st in stages[name] else "–"
+                 for st in names]
+        print(f"| `{name}` | " + " | ".join(cells)
+              + f" | **{np.median(wall[name]) * 1000:.1f}** |")
+    print("\n| image | " + " | ".join(f"`{n}`: method, ms" for n in liftings) + " |")
+    print("|---|" + "---|" * len(liftings))
+    for label, per in rows:
+        print(f"| {label} | " + " | ".join(f"{m}, {ms:.1f}" for m, ms in per.values()) + " |")
+    if len(liftings) > 1:
+        base = np.array(wall[liftings[-1]])
+        for name in liftings[:-1]:
+            print(f"\nper-call time ratio `{name}` / `{liftings[-1]}`: median "
+                  f"{np.median(np.array(wall[name]) / base):.2f}")
 
 
 def bench_upscale(images: dict, repeats: int) -> None:
@@ -130,16 +151,20 @@ def bench_convert(count: int, workers: int) -> None:
 
 
 def main() -> None:
+    from ognet.lift import LIFTINGS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--convert", type=int, default=40, help="images for prepare (0: skip)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--liftings", nargs="+", default=list(LIFTINGS), choices=LIFTINGS,
+                        metavar="NAME", help=f"of {', '.join(LIFTINGS)} (default: all)")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"load average {os.getloadavg()[0]:.2f}")
     images = inputs()
-    bench_stages(images, args.repeats)
+    bench_stages(images, args.repeats, args.liftings)
     bench_upscale(images, args.repeats)
     if args.convert:
         bench_convert(args.convert, args.workers)
