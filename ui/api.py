@@ -32,7 +32,8 @@ def add_endpoints(ctx: AppContext, query, infos: dict) -> None:
         return gallery
 
     def api_lift(path):
-        """Lift a photo: method, message, timings (s), 2D landmarks and the (N, 6) cloud."""
+        """Lift a photo: method, message, timings (s), 2D landmarks, the lifting's estimates
+        (build, camera pitch, lean, facing; height only where known) and the (N, 6) cloud."""
         try:
             lift = pipe.lifter(path)
         except LiftError as e:
@@ -44,6 +45,7 @@ def add_endpoints(ctx: AppContext, query, infos: dict) -> None:
                 "foreground_points": int(lift.foreground.sum()),
                 "landmarks_2d": None if lift.landmarks_2d is None
                 else np.round(lift.landmarks_2d, 2).tolist(),
+                **_estimates(lift),
                 "points": np.round(lift.points, 4).tolist()}
 
     def api_search(path, gallery):
@@ -111,3 +113,16 @@ def add_endpoints(ctx: AppContext, query, infos: dict) -> None:
                       outputs=[api_json], api_name="explain")
     whatif_btn.click(api_whatif, inputs=[api_file, api_variation, api_value],
                      outputs=[api_json], api_name="whatif")
+
+
+def _estimates(lift) -> dict:
+    """What the lifting estimated about the person (None where it does not estimate it)."""
+    def number(v):
+        return None if v is None else round(float(v), 2)
+
+    own = lift.camera_pitch_deg is not None  # the "person" lifting; "mean_body" estimates none
+    return {"betas": np.round(lift.betas, 4).tolist() if own and lift.betas is not None
+            else None,
+            "camera_pitch_deg": number(lift.camera_pitch_deg), "lean_deg": number(lift.lean_deg),
+            "yaw_deg": number(lift.yaw_deg), "flip_repaired": bool(lift.flip_repaired),
+            "height_m": number(lift.height_m)}
