@@ -370,22 +370,21 @@ def breakdown_table(rows: list[dict], liftings: list[str]) -> str:
                ("pitch >= 30", lambda r: r["true_pitch_deg"] >= 30),
                ("with a bag", lambda r: r["bag"] != "none"),
                ("no bag", lambda r: r["bag"] == "none")]
-    head = "| crops | n | " + " | ".join(
-        f"`{n}`: pose, IoU, depth r, lean, wrong side" for n in liftings) + " |"
-    lines = [head, "|---|---|" + "---|" * len(liftings)]
+    head = "| crops | " + " | ".join(
+        f"`{n}`: n, pose, IoU, depth r, lean, wrong side" for n in liftings) + " |"
+    lines = [head, "|---|" + "---|" * len(liftings)]
     for label, keep in groups:
-        cells, n = [], 0
-        for name in liftings:
+        cells = []
+        for name in liftings:  # "pose found" and "fallback" are each lifting's own crops
             sel = [r for r in rows if r["lifting"] == name and not r["error"] and keep(r)]
-            n = len(sel)
             if not sel:
-                cells.append("n/a")
+                cells.append("0")
                 continue
             med = {m: np.nanmedian([r[m] for r in sel]) for m in ("iou", "depth_r", "lean_deg")}
-            cells.append(f"{100 * np.mean([r['pose_found'] for r in sel]):.0f}%, "
+            cells.append(f"{len(sel)}, {100 * np.mean([r['pose_found'] for r in sel]):.0f}%, "
                          f"{med['iou']:.2f}, {med['depth_r']:.2f}, {med['lean_deg']:.0f} deg, "
                          f"{100 * np.mean([r['back_to_front'] for r in sel]):.0f}%")
-        lines.append(f"| {label} | {n} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
