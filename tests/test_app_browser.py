@@ -710,7 +710,7 @@ def test_lifting_tab_shows_the_crop_and_how_it_was_lifted(shown, client, example
     # the build where the gallery's lifting estimates it, else said not to be; no height
     assert ("percentile" in notes) == (lifted["lifting"] == "person")
     assert ("not estimated by the" in notes) == (lifted["lifting"] != "person")
-    assert "a single crop has no absolute scale" in notes
+    assert "A single crop has no absolute scale" in notes
     legend = page.locator("#lift-legend").inner_text()
     assert "person mask" in legend and "fitted body" in legend and "lifted pixels" in legend
 

@@ -44,9 +44,11 @@ def test_person_notes_carry_the_build_percentiles_pitch_lean_and_no_height(lifts
     assert "lifting: person" in notes
     # the build: every measure's ratio and percentile, read back from the words
     said = {}
-    for level, rest in re.findall(r"^- (chest|waist|hip): (.*)$", notes, re.M):
-        for dim, ratio, pct in re.findall(r"(width|depth) ([0-9.]+) of height \((\d+)\w\w "
-                                          r"percentile\)", rest):
+    head = [h.removesuffix(" / height") for h in
+            re.search(r"^\| trunk \| (.*) \|$", notes, re.M).group(1).split(" | ")]
+    for level, rest in re.findall(r"^\| (chest|waist|hip) \| (.*) \|$", notes, re.M):
+        for dim, cell in zip(head, rest.split(" | "), strict=True):
+            ratio, pct = re.fullmatch(r"([0-9.]+) · (\d+)\w\w percentile", cell).groups()
             said[f"{level}_{dim}"] = (float(ratio), int(pct))
     build = describe_build(lift.betas)
     assert set(said) == {m.name for m in build}
@@ -64,7 +66,7 @@ def test_person_notes_carry_the_build_percentiles_pitch_lean_and_no_height(lifts
     assert "flipped 3D pose repaired: " + ("**yes**" if lift.flip_repaired else "no") in notes
     # no height: said plainly
     assert lift.height_m is None
-    assert "a single crop has no absolute scale, so no height is estimated" in notes
+    assert "A single crop has no absolute scale, so no height is estimated" in notes
 
 
 def test_a_repaired_flip_and_a_known_height_are_said(lifts, crop):
@@ -83,7 +85,7 @@ def test_mean_body_notes_say_the_build_and_lean_are_not_estimated(lifts):
     assert "Build, camera pitch, lean and facing: not estimated** by the mean_body lifting" in (
         notes)
     assert "percentile" not in notes and "camera pitch:" not in notes
-    assert "a single crop has no absolute scale" in notes
+    assert "A single crop has no absolute scale" in notes
 
 
 def test_other_body_model_files_say_the_build_is_not_estimated(lifts):

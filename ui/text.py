@@ -76,15 +76,12 @@ def results_table(result, known: bool) -> str:
 
 #: What each lifting is, in a line (``ognet.lift.LIFTINGS``).
 LIFTING_WORDS = {
-    "person": "the person's own 3D: a build, the camera's pitch and the 3D joints read from "
-              "the photo, the body of that build posed on them, every person pixel lifted",
+    "person": "the person's own 3D: build, camera pitch and 3D joints read from the photo",
     "mean_body": "the mean body posed on MediaPipe's 3D landmarks; pixels off its outline "
-                 "are background (the lifting of the galleries built before \"person\")",
+                 "are background (galleries built before \"person\")",
 }
 #: What the Height line says when the caller gave no height (every query of the app).
-NO_SCALE = ("not estimated: a single crop has no absolute scale, so no height is estimated "
-            "(the cloud's metres are those of the body model's height for the estimated "
-            "build)")
+NO_SCALE = "a single crop has no absolute scale, so no height is estimated"
 
 
 def ordinal(n: int) -> str:
@@ -93,15 +90,21 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def build_lines(measures) -> list[str]:
-    """``describe_build``'s measures -> one line per trunk level, in words: ``chest: width
-    0.18 of height (26th percentile), depth 0.13 of height (32nd percentile)``."""
-    levels: dict[str, list[str]] = {}
+def build_table(measures) -> str:
+    """``describe_build``'s measures -> a Markdown table, a row per trunk level (chest, waist,
+    hip) and a column per measure (``width / height``, ``depth / height``), each cell the
+    ratio to the height and its percentile in words: ``0.18 · 26th percentile``."""
+    levels: dict[str, dict[str, str]] = {}
     for m in measures:
         level, _, dim = m.name.partition("_")
-        levels.setdefault(level, []).append(
-            f"{dim} {m.ratio:.2f} of height ({ordinal(round(m.percentile))} percentile)")
-    return [f"{level}: {', '.join(parts)}" for level, parts in levels.items()]
+        levels.setdefault(level, {})[dim] = (f"{m.ratio:.2f} · "
+                                             f"{ordinal(round(m.percentile))} percentile")
+    dims = list(dict.fromkeys(d for row in levels.values() for d in row))
+    rows = ["| trunk | " + " | ".join(f"{d} / height" for d in dims) + " |",
+            "|---|" + "---|" * len(dims)]
+    rows += [f"| {level} | " + " | ".join(row.get(d, "") for d in dims) + " |"
+             for level, row in levels.items()]
+    return "\n".join(rows)
 
 
 def _signed_words(value: float, positive: str, negative: str) -> str:
@@ -111,13 +114,17 @@ def _signed_words(value: float, positive: str, negative: str) -> str:
 def facing_words(yaw_deg: float) -> str:
     """The fitted body's yaw (0: facing the camera, positive: turned to the image's right)
     in words."""
-    a = abs(yaw_deg)
+    a, side = abs(yaw_deg), "right" if yaw_deg > 0 else "left"
     if a <= 30:
         where = "facing the camera"
-    elif a >= 150:
-        where = "its back to the camera"
+    elif a <= 60:
+        where = f"facing the camera, turned to the image's {side}"
+    elif a < 120:
+        where = f"side-on, facing the image's {side}"
+    elif a < 150:
+        where = f"its back to the camera, turned to the image's {side}"
     else:
-        where = f"turned to the image's {'right' if yaw_deg > 0 else 'left'}"
+        where = "its back to the camera"
     return f"yaw {yaw_deg:+.0f}° ({where})"
 
 
@@ -128,20 +135,19 @@ def pose_lines(lift) -> list[str]:
         lines.append("camera pitch: " + _signed_words(lift.camera_pitch_deg, "looking down",
                                                       "looking up"))
     if lift.lean_deg is not None:
-        lines.append(f"lean towards the camera: {lift.lean_deg:+.1f}° (pelvis to neck, out of "
-                     "the image; a camera looking down sees an upright person lean towards it "
-                     "by about its pitch)")
+        lines.append(f"lean towards the camera: {lift.lean_deg:+.1f}° (pelvis to neck; an "
+                     "upright person leans by about the camera's pitch)")
     if lift.yaw_deg is not None:
         lines.append("facing: " + facing_words(lift.yaw_deg))
     if lift.lean_correction_deg is not None:
         lines.append(
-            f"flipped 3D pose repaired: **yes**: MediaPipe's 3D pose was flipped in depth; "
-            f"the body was turned {lift.lean_correction_deg:.0f}° onto the estimated lean"
+            f"flipped 3D pose repaired: **yes** (MediaPipe's 3D pose was flipped in depth; "
+            f"turned {lift.lean_correction_deg:.0f}° onto the estimated lean)"
             if lift.flip_repaired else
-            f"flipped 3D pose repaired: no (MediaPipe's 3D pose was not flipped; its lean "
-            f"was corrected by {lift.lean_correction_deg:.0f}°)")
+            f"flipped 3D pose repaired: no (not flipped; lean corrected by "
+            f"{lift.lean_correction_deg:.0f}°)")
     elif lift.lifting == "person":
-        lines.append("flipped 3D pose repaired: no (no 3D pose from MediaPipe to repair)")
+        lines.append("flipped 3D pose repaired: no (no 3D pose from MediaPipe)")
     return lines
 
 
@@ -155,17 +161,16 @@ def lifting_notes(result, body_model_dir: str | None = None) -> str:
     if lift is None:
         return f"**{result.name}**: a point cloud file ({len(result.cloud)} points); no lifting."
     lifting = getattr(lift, "lifting", "mean_body")
-    out = [f"**lifting: {lifting}** — {LIFTING_WORDS.get(lifting, '')}",
+    out = [f"**lifting: {lifting}** — {LIFTING_WORDS.get(lifting, '')}  \n"
            f"**method: {lift.method}** — {lift.message}"]
     if lifting == "person":
         if body_model_dir is None:
             from ognet.lift.build import POPULATION, describe_build
 
             try:
-                lines = build_lines(describe_build(lift.betas, body_model_dir))
+                table = build_table(describe_build(lift.betas, body_model_dir))
                 out.append(f"**Estimated build** (trunk proportions; percentile among "
-                           f"{POPULATION} people of the body model's population):\n"
-                           + "\n".join(f"- {line}" for line in lines))
+                           f"{POPULATION} people of the body model):\n\n{table}")
             except (OSError, ValueError, RuntimeError) as exc:
                 out.append(f"**Estimated build**: could not be measured ({exc}).")
         else:
@@ -179,7 +184,7 @@ def lifting_notes(result, body_model_dir: str | None = None) -> str:
                    "lifting (its body is the mean body, posed on MediaPipe's landmarks).")
     height = getattr(lift, "height_m", None)
     out.append(f"**Height**: {height:.2f} m (given with the photo; the cloud is scaled to it)"
-               if height is not None else f"**Height**: {NO_SCALE}.")
+               if height is not None else f"**Height**: {NO_SCALE[0].upper()}{NO_SCALE[1:]}.")
     timings = " · ".join(f"{k} {v * 1000:.0f} ms" for k, v in lift.timings.items())
     out.append(f"{int(lift.foreground.sum())} lifted points, "
                f"{int((~lift.foreground).sum())} background points · stages: {timings}")
@@ -198,14 +203,14 @@ def lifting_legend(colours: dict) -> str:
                       f"inset 0 5px 0 #333")
 
     items = [
-        (line(colours["mask"]), "person mask (outline)"),
-        (line(colours["body"]), "fitted body (outline)"),
+        (line(colours["mask"]), "person mask"),
+        (line(colours["body"]), "fitted body"),
         (swatch("background:linear-gradient(90deg,#c0392b,#8e44ad,#2e86c1)"),
-         "lifted pixels (own colours)"),
-        (swatch("background:#3a3a3a"), "background (darkened)"),
+         "lifted pixels"),
+        (swatch("background:#3a3a3a;outline:1px solid #888"), "background"),
         (swatch(f"background:rgb{tuple(colours['bones'])}"), "2D skeleton"),
     ]
     return ('<div id="lift-legend-items" style="display:flex;flex-wrap:wrap;gap:4px 14px;'
-            'font-size:13px;line-height:1.4">'
+            'line-height:1.4">'
             + "".join(f'<span style="white-space:nowrap">{s}{t}</span>' for s, t in items)
             + "</div>")
