@@ -123,3 +123,22 @@ def test_legend_names_each_colour_of_the_overlay():
         assert f"rgb{tuple(OVERLAY_COLOURS[key])}" in legend
     for words in ("person mask", "fitted body", "lifted pixels", "background", "2D skeleton"):
         assert words in legend
+
+
+def test_warm_up_places_the_build_population_before_the_first_query(tmp_path):
+    """With a ``"person"`` gallery, the pipeline's warm-up draws the population the build is
+    placed in (about a second), so the first query's Lifting tab does not wait for it."""
+    from ognet.assets import DEFAULT_CHECKPOINT, DEFAULT_GALLERY
+    from ognet.gallery import GalleryIndex
+    from ognet.lift import build
+    from ognet.pipeline import ReIDPipeline
+
+    if not (DEFAULT_CHECKPOINT.exists() and (DEFAULT_GALLERY / "index.safetensors").exists()):
+        pytest.skip("the demo checkpoint and gallery are not present")
+    gallery = GalleryIndex.load(DEFAULT_GALLERY)
+    gallery.meta["lifting"] = "person"
+    gallery.save(tmp_path / "person")
+    pipe = ReIDPipeline(DEFAULT_CHECKPOINT, tmp_path / "person", device="cpu")
+    build._population.cache_clear()
+    pipe.warm_up()
+    assert build._population.cache_info().currsize == 1
