@@ -223,13 +223,19 @@ class ReIDPipeline:
 
     def warm_up(self) -> None:
         """Run one synthetic query so the first user request is as fast as the others (with
-        every lifting the galleries need; their calibrations are read or computed too)."""
+        every lifting the galleries need; their calibrations are read or computed too; and,
+        for the ``"person"`` lifting, the population its build is placed in, about a second:
+        ``ognet.lift.build.describe_build``)."""
         grey_figure = np.zeros((128, 64, 3), dtype=np.uint8)
         grey_figure[20:120, 22:42] = 180
         for name in self.galleries:
             view = self.using(name)
-            view.lifter(grey_figure)
+            lift = view.lifter(grey_figure)
             _ = view.gallery.calibration
+            if lift.lifting == "person" and self.body_model_dir is None:
+                from ognet.lift.build import describe_build
+
+                describe_build(lift.betas)
         self.embed(np.random.default_rng(0).random((8192, 6)).astype(np.float32))
 
     def model_rows(self, cloud: np.ndarray, num_points: int | None = None) -> np.ndarray:

@@ -703,9 +703,16 @@ def test_lifting_tab_shows_the_crop_and_how_it_was_lifted(shown, client, example
     size = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size[1] == 2 * size[0] and size[0] >= 64, size   # the 1:2 crop
     notes = page.locator("#lift-notes").inner_text()
+    assert f"lifting: {lifted['lifting']}" in notes
     assert f"method: {lifted['method']}" in notes
-    assert f"{lifted['foreground_points']} body points" in notes
+    assert f"{lifted['foreground_points']} lifted points" in notes
     assert f"{8192 - lifted['foreground_points']} background points" in notes
+    # the build where the gallery's lifting estimates it, else said not to be; no height
+    assert ("percentile" in notes) == (lifted["lifting"] == "person")
+    assert ("not estimated by the" in notes) == (lifted["lifting"] != "person")
+    assert "A single crop has no absolute scale" in notes
+    legend = page.locator("#lift-legend").inner_text()
+    assert "person mask" in legend and "fitted body" in legend and "lifted pixels" in legend
 
 
 def test_compare_tab_shows_a_clicked_match_beside_the_query(shown):

@@ -173,6 +173,47 @@ def test_overlay_and_frame():
     assert (framed[0, :, 1] == 170).all() and (framed[:, 0, 0] == 30).all()
 
 
+def test_overlay_draws_mask_body_and_lifted_pixels_each_from_its_own_array():
+    """Three different regions: the mask's outline is blue just outside the mask, the body's
+    yellow just inside the body (its outline, not a fill), the lifted pixels keep their
+    colour and the rest is darkened to grey. An overlay drawing the body's outline from the
+    foreground (or the mask from the body) puts its colour where this one has none."""
+    from viz.overlay import OVERLAY_COLOURS
+
+    img = np.full((128, 64, 3), (200, 80, 40), np.uint8)
+    mask = np.zeros((128, 64))
+    mask[10:120, 8:56] = 0.9
+    body = np.zeros((128, 64), bool)
+    body[30:90, 24:40] = True
+    fg = np.zeros((128, 64), bool)
+    fg[20:110, 14:50] = True
+    s, line = 4, 3
+    out = np.asarray(viz.lifting_overlay(img, mask, fg, None, body=body, scale=s, line=line))
+    assert out.shape == (512, 256, 3)
+    blue, yellow = np.array(OVERLAY_COLOURS["mask"]), np.array(OVERLAY_COLOURS["body"])
+
+    def at(row, col):  # the enlarged picture's pixel at crop pixel (row, col)'s top-left
+        return out[row * s, col * s]
+
+    # the mask: outlined just outside its edge (left edge at column 8), not inside it
+    assert (out[60 * s, 8 * s - line:8 * s] == blue).all()
+    assert not (out[60 * s, 8 * s:8 * s + line] == blue).all(-1).any()
+    # the body: outlined just inside its edge (left edge at column 24), hollow inside
+    assert (out[60 * s, 24 * s:24 * s + line] == yellow).all()
+    assert not (at(60, 32) == yellow).all() and (at(60, 32) == img[60, 32]).all()
+    # the foreground's edge (column 14, away from the body) carries no outline
+    for col in (14 * s - 1, 14 * s, 14 * s + 1):
+        assert not (out[60 * s, col] == yellow).all() and not (out[60 * s, col] == blue).all()
+    # lifted pixels keep their colour; the background is darker and grey
+    assert (at(60, 16) == img[60, 16]).all()
+    bg = at(60, 10).astype(int)
+    assert bg[0] == bg[1] == bg[2] and bg[0] < img[60, 10].mean()
+    assert (at(60, 2) == at(60, 10)).all()  # outside the mask too: background
+    # None mask / body: nothing outlined
+    bare = np.asarray(viz.lifting_overlay(img, None, fg, None))
+    assert not (bare == blue).all(-1).any() and not (bare == yellow).all(-1).any()
+
+
 def test_landmark_point_picks_the_nearest_cloud_point():
     class Lift:
         landmarks_2d = np.zeros((33, 3))

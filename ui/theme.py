@@ -58,6 +58,19 @@ CSS = FIGURE_TEXT_CSS + """
 #whatif-moves .js-plotly-plot, #whatif-yaw-curve .js-plotly-plot
   {height: max(300px, calc(var(--plot-h) - 260px)) !important}
 .walkthrough-frame {display: block; width: 100%; height: calc(var(--plot-h) + 50px); border: 0}
+#lift-crop {flex: 0 0 calc((var(--plot-h) - 40px) / 2 + 24px) !important; min-width: 0 !important}
+#lift-text {max-height: calc(var(--plot-h) + 20px); overflow-y: auto; flex-wrap: nowrap !important;
+  gap: 4px !important}
+#lift-notes p, #lift-notes li {font-size: 14px !important; line-height: 1.4 !important}
+#lift-legend-items {font-size: 13px}
+@media (max-width: 1500px) {#lift-notes p, #lift-notes li {font-size: 13px !important}
+  #lift-legend-items {font-size: 12px} #lift-notes table {font-size: 12px !important}}
+#lift-notes p {margin: 6px 0 !important}
+#lift-notes ul {margin: 2px 0 !important}
+#lift-notes li {margin: 0 !important}
+#lift-notes table {margin: 2px 0 !important; width: auto !important; font-size: 13px !important}
+#lift-notes th, #lift-notes td {padding: 1px 6px !important; white-space: nowrap;
+  word-break: keep-all}
 #status {min-height: 1.5em}
 #status p {margin: 0 !important}
 #query-column {gap: 10px !important}
