@@ -95,7 +95,7 @@ def build_test_galleries(root: Path, pipe, examples: list[Path]) -> tuple[Path, 
             save_jpeg(synth.render(pid, other, 7), path)
             renders.append((path, pid, other - 1))
     meta = {"model": pipe.model.config.name, "num_points": pipe.model.config.num_points,
-            "z_zero": pipe.z_zero, "people": "synthetic"}
+            "z_zero": pipe.z_zero, "people": "synthetic", "lifting": pipe.gallery.lifting}
 
     def save(items, folder):
         from PIL import Image

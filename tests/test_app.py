@@ -47,7 +47,7 @@ def build_synthetic_gallery(root: Path, model, pids, examples: bool = False) -> 
             save_jpeg(synth.render(pid, 1, 5),
                       root / "examples" / f"{pid:04d}_c2s1_000005_00.jpg")
     GalleryIndex(np.stack(feats), gallery_pids, cams, image_paths=paths,
-                 thumbnails=thumbs).save(root / "gallery")
+                 thumbnails=thumbs, meta={"lifting": lifter.lifting}).save(root / "gallery")
     return root / "gallery"
 
 
@@ -117,7 +117,7 @@ def test_galleries_endpoint_and_the_gallery_searched(client, examples, app_args,
     assert [n for n, g in infos.items() if g["default"]] == [list(infos)[0]]
     own = GalleryIndex.load(test_galleries["own"])
     assert infos["own"]["images"] == len(own) and infos["own"]["people"] == "synthetic"
-    assert infos["own"]["lifting"] == "mean_body"
+    assert infos["own"]["lifting"] == own.lifting == "person"  # as it was embedded
     expected = calibrate(own.features, own.pids, own.camids)
     for key in ("threshold", "false_match_rate", "true_match_rate", "same", "different"):
         assert infos["own"]["calibration"][key] == expected[key], key
