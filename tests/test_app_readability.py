@@ -408,12 +408,14 @@ def show_module(page, module: int, view: str) -> None:
 
 
 def test_layers_knn_edges_show_and_the_chosen_points_edges_are_not_under_its_marker(pages):
-    """Module 1's KNN graph: the whole graph's edges are not faint (width, opacity), and of
+    """Module 2's KNN graph: the whole graph's edges are not faint (width, opacity), and of
     the pixels the chosen point's own edges cover when drawn alone, most lie outside its
-    marker drawn alone, and most are still red with every trace drawn."""
+    marker drawn alone, and most are still red with every trace drawn. (Module 2, on the
+    paper-width model's 768 FPS points: module 1's graph joins the 4096 input points to
+    neighbours 1-2 cm away, 2-5 pixels at this zoom, shorter than any visible marker.)"""
     page = pages()
     open_tab(page, "Layers")
-    show_module(page, 1, "knn graph")
+    show_module(page, 2, "knn graph")
     names = page.evaluate("""() => document.querySelector('#layerplot .js-plotly-plot')
                              .data.map(t => t.name)""")
     edges = next(n for n in names if n.startswith("edges of point"))
