@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_lift_truth.py [--crops 300] [--liftings mean_body ...]
-        [--csv benchmarks/results/lift_truth.csv] [--tiny]
+    python benchmarks/bench_lift_truth.py [--crops 300] [--liftings mean_body person:1 ...]
+        [--seed 2121] [--csv benchmarks/results/lift_truth.csv] [--tiny]
 
 Each crop of the held-out world (seed :data:`TRUTH_SEED`, used by nothing else in ognet: no
 dataset, test or shipped model is rendered from it) is rendered once with its truth
@@ -79,6 +79,8 @@ from ognet.body import (  # noqa: E402
 
 #: The held-out synthetic world (issue 21); nothing else renders it.
 TRUTH_SEED = 2121
+#: A second world, for tuning a lifting before it is measured on the held-out one.
+DEV_SEED = 3131
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 
 #: ANSUR II (Gordon et al. 2014, "2012 Anthropometric Survey of U.S. Army Personnel: Methods
@@ -264,6 +266,13 @@ def _jpeg(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _lifter(lifter_class, spec: str):
+    """``NAME`` -> ``Lifter(lifting=NAME)``; ``NAME:N`` -> the same with ``depth_samples=N``
+    (a variant beside the lifting, e.g. ``person:1`` for one ray per pixel)."""
+    name, _, samples = spec.partition(":")
+    return lifter_class(lifting=name, depth_samples=int(samples) if samples else None)
+
+
 def run(crops: int, liftings: list[str], seed: int = TRUTH_SEED, progress: bool = True):
     """Render, lift and score; returns the per-crop rows (one per crop and lifting), the
     truths' build references and the identities' betas."""
@@ -274,7 +283,7 @@ def run(crops: int, liftings: list[str], seed: int = TRUTH_SEED, progress: bool 
 
     body = load_body_model()
     synth = Synthesizer(seed, body=body)
-    lifters = {name: Lifter(lifting=name) for name in liftings}
+    lifters = {name: _lifter(Lifter, name) for name in liftings}
     zeros, mean = np.zeros(10, np.float32), np.asarray(body.betas_mean, np.float32)
     rows, refs, identities = [], {"zero": [], "mean": []}, {}
     for pid, cam, index in tqdm(plan(crops, seed), desc="crops", disable=not progress):
@@ -423,22 +432,32 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crops", type=int, default=300)
-    parser.add_argument("--liftings", nargs="+", default=list(LIFTINGS), choices=LIFTINGS,
-                        metavar="NAME", help=f"of {', '.join(LIFTINGS)} (default: all)")
+    parser.add_argument("--liftings", nargs="+", default=list(LIFTINGS), metavar="NAME[:N]",
+                        help=f"of {', '.join(LIFTINGS)} (default: all); NAME:N is that "
+                        f"lifting with N x N depth rays per pixel")
     parser.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results" /
                         "lift_truth.csv", help="per-crop rows")
     parser.add_argument("--tiny", action="store_true", help="4 crops (the CI test)")
+    parser.add_argument("--seed", type=int, default=TRUTH_SEED,
+                        help=f"the world's seed (default {TRUTH_SEED}, the held-out one that "
+                        f"the figures in BENCHMARKS.md quote; tune lifting changes on another, "
+                        f"e.g. {DEV_SEED}, and report them on the default)")
     args = parser.parse_args(argv)
+    for spec in args.liftings:
+        name, _, samples = spec.partition(":")
+        if name not in LIFTINGS or not (samples == "" or samples.isdigit()):
+            parser.error(f"--liftings: {spec!r} is not NAME or NAME:N with NAME one of "
+                         f"{', '.join(LIFTINGS)}")
     crops = 4 if args.tiny else args.crops
 
     import torch
 
     t0 = time.perf_counter()
-    rows, refs, betas = run(crops, args.liftings, progress=not args.tiny)
+    rows, refs, betas = run(crops, args.liftings, args.seed, progress=not args.tiny)
     wall = time.perf_counter() - t0
     write_csv(rows, args.csv)
     print(f"## Lifting against truth: {crops} crops of {len(betas)} identities, seed "
-          f"{TRUTH_SEED}; {platform.processor() or platform.machine()}, "
+          f"{args.seed}; {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, {wall:.0f} s\n")
     print(summary_table(rows, args.liftings))
     print(f"\nReferences, whatever the lifting: betas = 0 (the template): build error "

@@ -300,3 +300,49 @@ def test_fallback_fits_mask_box_and_implausible_fits_are_caught(rendered):
     assert not _plausible(replace(fit, scale=1.0), CROP_SIZE)          # 1.7 pixels tall
     assert not _plausible(replace(fit, scale=float("nan")), CROP_SIZE)
     assert not _plausible(replace(fit, offset=fit.offset + 500), CROP_SIZE)
+
+
+def _plane_fit(tilt: float) -> tuple:
+    """A square 20 x 20 pixels wide (scale 10 px/m, 2 m a side) at depth ``1 + tilt * x``,
+    as a BodyFit and its faces."""
+    from ognet.lift.fit import BodyFit
+
+    xy = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    verts = np.column_stack([xy, 1.0 + tilt * xy[:, 0]]).astype(np.float32)
+    fit = BodyFit(vertices=verts, joints=np.zeros((24, 3), np.float32),
+                  global_orient=np.zeros(3), body_pose=np.zeros(69), scale=10.0,
+                  offset=np.array([32.0, 64.0]))
+    return fit, np.array([[0, 1, 2], [0, 2, 3]])
+
+
+def test_area_averaged_depth_is_the_mean_over_the_pixel():
+    """3 x 3 rays per pixel: which pixels are the body's is the centre ray's; a pixel's depth is
+    the mean of the rays that hit. On a plane parallel to the image every body pixel, edge or
+    not, has the plane's depth (an average that counted misses would not); on a tilted plane a
+    pixel the surface covers whole has its centre's depth (the surface is linear across it),
+    and a pixel it covers in part the mean depth of the rays that hit it."""
+    from ognet.lift.surface import raycast_depth
+
+    fit, faces = _plane_fit(0.0)
+    one, *_ = raycast_depth(fit, faces, CROP_SIZE)
+    three, *_ = raycast_depth(fit, faces, CROP_SIZE, samples=3)
+    np.testing.assert_array_equal(np.isfinite(one), np.isfinite(three))
+    assert np.isfinite(three).sum() == 400                       # 20 x 20 pixels
+    np.testing.assert_allclose(three[np.isfinite(three)], 1.0, atol=1e-5)
+
+    fit, faces = _plane_fit(0.3)                                 # 0.03 m per pixel in u
+    one, *_ = raycast_depth(fit, faces, CROP_SIZE)
+    three, *_ = raycast_depth(fit, faces, CROP_SIZE, samples=3)
+    # The square spans u in [22, 42): its edges fall on pixel borders, so every sub-ray of a
+    # body pixel hits and each pixel's mean is its centre's depth, the edge columns' too.
+    np.testing.assert_allclose(three[np.isfinite(one)], one[np.isfinite(one)], atol=1e-5)
+    fit.offset = np.array([32.4, 64.0])                          # edges now inside pixels
+    one, *_ = raycast_depth(fit, faces, CROP_SIZE)
+    three, *_ = raycast_depth(fit, faces, CROP_SIZE, samples=3)
+    left = 22                                                    # u 22.4..23: centre 22.5 hits
+    rows = np.flatnonzero(np.isfinite(one[:, left]))
+    # the rays at u = 22.5 and 22.83 hit, at 22.17 not: mean depth at u = 22.67, not 22.5
+    expected = 1.0 + 0.3 * ((22 + 2 / 3) - 32.4) / 10.0
+    np.testing.assert_allclose(three[rows, left], expected, atol=1e-4)
+    with pytest.raises(ValueError, match="odd"):
+        raycast_depth(fit, faces, CROP_SIZE, samples=2)

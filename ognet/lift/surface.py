@@ -5,6 +5,10 @@ The mesh is placed in pixel space by the fitted camera and cast at with Open3D's
 visible surface (the nearest hit: one pixel, one foreground point); a pixel off the body is
 background and gets the mean depth of the body pixels. Foreground is decided by the mesh hit,
 not by the segmentation mask, so that every foreground point lies on the body surface.
+
+With ``samples > 1`` a pixel's depth is the mean over ``samples x samples`` rays spread evenly
+over its area (those that hit), the depth a camera's pixel integrates, rather than one
+point's; which pixels are the body's is still the centre ray's.
 """
 
 from __future__ import annotations
@@ -15,16 +19,22 @@ import open3d as o3d
 from ognet.lift.fit import BodyFit
 
 
-def raycast_depth(fit: BodyFit, faces: np.ndarray, hw: tuple[int, int]):
+def raycast_depth(fit: BodyFit, faces: np.ndarray, hw: tuple[int, int], samples: int = 1):
     """Per-pixel depth of the fitted mesh.
+
+    Args:
+        samples: rays per pixel side; odd, so that the centre ray is one of them. The depth
+            of a body pixel (its centre ray hits) is the mean of its rays that hit.
 
     Returns:
         depth: (H, W) float32 metres along +z (towards the camera), NaN where no hit.
-        zbuffer_pixels: the same in pixel units (for vertex visibility).
+        zbuffer_pixels: the centre rays' depth in pixel units (for vertex visibility).
         verts_px: (V, 3) the mesh in pixel units.
         hit_vertex: (H, W) int64, the vertex of the hit triangle nearest to the hit (its
             largest barycentric weight), -1 where no hit; its body part is the pixel's.
     """
+    if samples < 1 or samples % 2 == 0:
+        raise ValueError(f"samples must be odd and positive; got {samples}")
     h, w = hw
     s, (tu, tv) = fit.scale, fit.offset
     verts = np.stack([s * fit.vertices[:, 0] + tu, -s * fit.vertices[:, 1] + tv,
@@ -33,12 +43,27 @@ def raycast_depth(fit: BodyFit, faces: np.ndarray, hw: tuple[int, int]):
     scene.add_triangles(o3d.core.Tensor(verts), o3d.core.Tensor(faces.astype(np.uint32)))
     top = float(verts[:, 2].max()) + 10.0
     v, u = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
-    rays = np.stack([u, v, np.full_like(u, top), np.zeros_like(u), np.zeros_like(u),
-                     -np.ones_like(u)], axis=-1).reshape(-1, 6)
-    hits = scene.cast_rays(o3d.core.Tensor(rays))
+    hits = _cast_down(scene, u, v, top)
     t_hit = hits["t_hit"].numpy().reshape(h, w)
     z_pixels = np.where(np.isfinite(t_hit), top - t_hit, np.nan).astype(np.float32)
-    return z_pixels / s, z_pixels, verts, _nearest_corner(hits, faces, np.isfinite(t_hit))
+    z_mean = z_pixels
+    if samples > 1:
+        offsets = (np.arange(samples, dtype=np.float32) + 0.5) / samples - 0.5
+        du, dv = (a.ravel() for a in np.meshgrid(offsets, offsets))
+        t_sub = _cast_down(scene, u[..., None] + du, v[..., None] + dv, top)["t_hit"]
+        z_sub = top - t_sub.numpy().reshape(h, w, samples * samples)
+        hit_sub = np.isfinite(z_sub)  # the centre ray is one of them: >= 1 on a body pixel
+        z_sum = np.where(hit_sub, z_sub, 0.0).sum(axis=-1)
+        z_mean = np.where(np.isfinite(t_hit), z_sum / np.maximum(hit_sub.sum(axis=-1), 1),
+                          np.nan).astype(np.float32)
+    return z_mean / s, z_pixels, verts, _nearest_corner(hits, faces, np.isfinite(t_hit))
+
+
+def _cast_down(scene, u: np.ndarray, v: np.ndarray, top: float) -> dict:
+    """Cast one ray per ``(u, v)`` from height ``top`` straight down -z; the hits, flat."""
+    rays = np.stack([u, v, np.full_like(u, top), np.zeros_like(u), np.zeros_like(u),
+                     -np.ones_like(u)], axis=-1).reshape(-1, 6)
+    return scene.cast_rays(o3d.core.Tensor(rays))
 
 
 def _nearest_corner(hits: dict, faces: np.ndarray, hit: np.ndarray) -> np.ndarray:
