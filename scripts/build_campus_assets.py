@@ -132,6 +132,7 @@ def main() -> int:
                                         "directions", "dropped")},
         "lifting": {k: lifting[k] for k in ("images", "pose", "fallback", "failed",
                                             "seconds", "images_per_second_after_startup")},
+        "height_vs_crowd": relative_heights(campus),
         "metrics": metrics, "timings": timings,
         "minutes": round((time.time() - started) / 60, 1),
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -140,6 +141,26 @@ def main() -> int:
     (CAMPUS_DIR / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: summary[k] for k in ("set", "lifting", "metrics")}, indent=1))
     return 0
+
+
+def relative_heights(campus: dict) -> dict:
+    """Each identity's height relative to the crowd (mean of its crops' ``height_vs_crowd``,
+    ``ognet.campus.dataset``), and whether that is a property of the person: the spread of
+    the identities' means against the spread of one person's crops (pooled SD), and the
+    share of the variance that lies between people (one-way ANOVA's intraclass correlation).
+    No metres: the video has no metric reference."""
+    by_pid: dict[int, list[float]] = {}
+    for c in campus["crops"]:
+        by_pid.setdefault(int(Path(c["file"]).name[:4]), []).append(c["height_vs_crowd"])
+    means = {pid: float(np.mean(v)) for pid, v in sorted(by_pid.items())}
+    within = float(np.sqrt(np.mean(np.concatenate(
+        [np.asarray(v) - np.mean(v) for v in by_pid.values()]) ** 2)))
+    between = float(np.std(list(means.values()), ddof=1))
+    return {"by_identity": {str(k): round(v, 3) for k, v in means.items()},
+            "crops_by_identity": {str(k): len(v) for k, v in sorted(by_pid.items())},
+            "between_identity_sd": round(between, 4), "within_identity_sd": round(within, 4),
+            "intraclass_correlation": round(between ** 2 / (between ** 2 + within ** 2), 3),
+            "model": campus["height_model"]}
 
 
 def sha256(path: Path) -> str:

@@ -136,6 +136,14 @@ def test_campus_command_writes_identical_market_files(tmp_path):
     with pytest.raises(FileExistsError):
         build_campus(tmp_path / "other", limit=10, progress=False)
     assert np.isclose(sum(report["directions"].values()), report["kept"])
+    # Each crop's height relative to the crowd: its box over the reported height model at its
+    # foot row, inside the bad_height filter's bounds.
+    model = report["height_model"]
+    for c in report["crops"]:
+        x1, y1, x2, y2 = c["box"]
+        expected = (y2 - y1) / (model["slope"] * y2 + model["intercept_px"])
+        assert 0.85 <= c["height_vs_crowd"] <= 1.15
+        assert abs(c["height_vs_crowd"] - expected) < 2e-3
 
 
 def test_shipped_campus_gallery_matches_the_shipped_checkpoint():

@@ -42,7 +42,16 @@ the frame index. Crops are the box's height plus 4% above and below, twice as ta
 centred on the box, resized to 128x64 (``cv2.INTER_AREA`` when shrinking, linear when
 enlarging; edges replicated outside the frame) and saved by Pillow as JPEG quality 95 (4:2:0):
 the same video gives byte-identical files. ``campus.json`` beside them records each crop's
-tracklet, box, HOG score and direction, and the filter counts.
+tracklet, box, HOG score, direction and height relative to the crowd, the height model and
+the filter counts.
+
+**Height: relative, not metres.** The height model gives each kept crop's height relative to
+the crowd's at its foot row (``height_vs_crowd``, the same ratio the ``bad_height`` filter
+reads); averaged over a person's crops it ranks the people by height (their spread between
+people against within a person is in ``assets/campus/summary.json``). It has no metric
+reference: the video gives neither the camera's height and focal length nor a person of
+known height, so turning the ratio into metres would mean assuming the crowd's mean height,
+an invented scale. ognet does not; it reports the ratio.
 """
 
 from __future__ import annotations
@@ -91,6 +100,9 @@ class Crop:
     hog: float
     direction: str
     split: str = "bounding_box_test"
+    #: The box's height over the height model's at its foot row: the person's height relative
+    #: to the crowd's at the same spot (1.05: 5% taller than usual there).
+    height_vs_crowd: float = 1.0
 
     @property
     def camid(self) -> int:
@@ -221,7 +233,8 @@ def select_crops(tracklets: list[Tracklet], labels: Labels, frame_shape: tuple[i
                 reason = None
                 last_kept = obs.frame
                 kept.append(Crop(pid, tr.track_id, obs.frame, (x1, y1, x2, y2),
-                                 round(obs.hog, 3), direction))
+                                 round(obs.hog, 3), direction,
+                                 height_vs_crowd=round(float(ratio), 3)))
             if reason:
                 reasons[reason] += 1
     return kept, reasons
@@ -287,6 +300,7 @@ def build_campus(out: str | Path, video: str | Path | None = None, limit: int = 
     tracklets, _ = track_video(path, limit, background=background, progress=progress)
     t2 = time.perf_counter()
     labels.check_covers(tracklets, limit)
+    slope, intercept = fit_height_model(tracklets, background.shape[:2])
     crops, reasons = select_crops(tracklets, labels, background.shape[:2])
     crops = assign_splits(crops)
     out = Path(out)
@@ -310,8 +324,10 @@ def build_campus(out: str | Path, video: str | Path | None = None, limit: int = 
         "query_identities": len({c.pid for c in crops if c.split == "query"}),
         "directions": dict(sorted(Counter(c.direction for c in crops).items())),
         "dropped": dict(sorted(reasons.items())),
+        "height_model": {"slope": round(slope, 5), "intercept_px": round(intercept, 3)},
         "crops": [{"file": f"{c.split}/{c.name}", "track": c.track_id, "frame": c.frame,
-                   "box": list(c.box), "hog": c.hog, "direction": c.direction}
+                   "box": list(c.box), "hog": c.hog, "direction": c.direction,
+                   "height_vs_crowd": c.height_vs_crowd}
                   for c in crops],
     }
     (out / REPORT).write_text(json.dumps(report, indent=1) + "\n")
