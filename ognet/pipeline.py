@@ -144,7 +144,13 @@ class ReIDPipeline:
         except CheckpointError as exc:
             raise PipelineError(f"checkpoint: {exc}") from exc
         self.checkpoint = Path(checkpoint)
-        self.z_zero = bool(getattr(self.model, "checkpoint_meta", {}).get("z_zero", False))
+        meta = getattr(self.model, "checkpoint_meta", {})
+        if not meta.get("background", True):
+            raise PipelineError(f"checkpoint {checkpoint} was trained on the person's points "
+                                f"only (`train --no-background`, a study arm); the app feeds "
+                                f"whole clouds, background included: use a checkpoint "
+                                f"trained with it")
+        self.z_zero = bool(meta.get("z_zero", False))
         paths = dict(gallery) if isinstance(gallery, dict) else {gallery_name(gallery): gallery}
         if not paths:
             raise PipelineError("no gallery given")

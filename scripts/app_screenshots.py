@@ -96,6 +96,8 @@ def main() -> None:
 
 #: What to do in a tab before its picture (the tabs that show something only when asked).
 TAB_ACTIONS = {
+    # drawn when opened: its frame arrives after the server has drawn it, then plays
+    "Walkthrough": lambda page: page.wait_for_selector("#walkthrough iframe", timeout=60_000),
     "Compare": lambda page: page.locator("#matches .thumbnail-item").first.click(),
     "Explain": lambda page: page.locator("#explain-button").click(),
     "What if": lambda page: page.locator("#whatif-change").get_by_text("greyscale").click(),

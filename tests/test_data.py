@@ -321,3 +321,50 @@ def test_prepared_tree_gets_images_from_the_source_tree(tmp_path):
     assert data.query[0].cloud_path.suffix == ".npz"
     with pytest.raises(DatasetLayoutError, match="image folder"):
         load_dataset(tmp_path / "clouds", image_root=tmp_path / "nope")
+
+
+def test_isotropic_scale_keeps_proportions():
+    """``isotropic``: one factor for x, y and z, so every ratio of the person's extents is
+    kept (per axis, the authors' draw, changes them)."""
+    pts = cloud(2048)
+    extent = np.ptp(pts[:, :3], axis=0)
+    rng = np.random.default_rng(2)
+    iso, per_axis = [], []
+    for _ in range(50):
+        out = random_scale(pts, 0.75, 1.33, rng, isotropic=True)
+        e = np.ptp(out[:, :3], axis=0)
+        np.testing.assert_allclose(e / e[0], extent / extent[0], rtol=1e-5)
+        iso.append(e[0] / extent[0])
+        e = np.ptp(augment(pts, AugmentConfig(jitter_sigma=0.0, flip_prob=0.0), rng)[:, :3], 0)
+        per_axis.append(np.abs(e[1] / e[0] - extent[1] / extent[0]))
+    assert 0.75 <= min(iso) and max(iso) <= 1.33 and max(iso) - min(iso) > 0.3
+    assert np.median(per_axis) > 0.05                   # the default changes proportions
+    out = augment(pts, AugmentConfig(isotropic=True, jitter_sigma=0.0, flip_prob=0.0), rng)
+    ratios = out[:, :3] / pts[:, :3]
+    np.testing.assert_allclose(ratios, ratios[0, 0], rtol=1e-5)
+
+
+def test_person_points_only_drop_the_background(tmp_path):
+    """``background=False`` samples from the rows on the cloud's mask only, in training and
+    in evaluation; a cloud without a mask is refused with the reason."""
+    pts = cloud(8192, seed=3)
+    mask = np.zeros((128, 64), bool)
+    mask[30:90, 20:44] = True                           # 1440 person pixels
+    pts[~mask.reshape(-1), 2] = 0.0                     # the background plane
+    path = tmp_path / "0001_c1s1_000001_00.npz"
+    save_cloud(path, pts, mask=mask)
+    person = {tuple(r) for r in pts[mask.reshape(-1)].astype(np.float16).astype(np.float32)}
+    item = ReIDItem(pid=1, camid=0, cloud_path=path)
+    for train in (False, True):
+        ds = PointCloudDataset([item], labels=[0], train=train, num_points=1024,
+                               background=False, augment_config=AugmentConfig(
+                                   scale=(1.0, 1.0), jitter_sigma=0.0, flip_prob=0.0))
+        got = ds[0]["points"].numpy()
+        assert got.shape == (1024, 6)
+        assert all(tuple(r) in person for r in got)
+        full = PointCloudDataset([item], num_points=4096)[0]["points"].numpy()
+        assert (full[:, 2] == 0).sum() > 2000           # with the background: mostly plane
+    bare = tmp_path / "0002_c1s1_000001_00.npz"
+    save_cloud(bare, pts)
+    with pytest.raises(ValueError, match="mask"):
+        PointCloudDataset([ReIDItem(pid=2, camid=0, cloud_path=bare)], background=False)[0]

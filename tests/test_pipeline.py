@@ -232,3 +232,21 @@ def test_the_lifter_is_the_galleries_lifting(tmp_path):
     ckpt, other = small_assets(tmp_path / "other", lifting="photo_depth")
     with pytest.raises(PipelineError, match="lifting 'photo_depth'"):
         ReIDPipeline(ckpt, {"legacy": gallery, "other": other}, device="cpu")
+
+
+def test_a_checkpoint_trained_without_background_is_refused(tmp_path):
+    """A study arm trained on the person's points only (``train --no-background``) would be
+    fed whole clouds by the app and by ``index``: both refuse it, saying why."""
+    import json
+
+    from ognet.cli import main
+
+    ckpt, gallery = small_assets(tmp_path)
+    meta_path = ckpt.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["background"] = False
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(PipelineError, match="person's points only"):
+        ReIDPipeline(ckpt, gallery, device="cpu")
+    assert main(["index", "--checkpoint", str(ckpt), "--data", str(tmp_path),
+                 "--out", str(tmp_path / "g2"), "--device", "cpu"]) == 2

@@ -55,7 +55,8 @@ def run(args) -> int:
     model = load_model(args.checkpoint, device=device, num_classes=0)
     meta = model.checkpoint_meta
     data = load_dataset(args.data, args.dataset_format, splits=("query", "gallery"))
-    kw = {"num_points": meta["input_points"], "z_zero": meta.get("z_zero", False)}
+    kw = {"num_points": meta["input_points"], "z_zero": meta.get("z_zero", False),
+          "background": meta.get("background", True)}
     query = PointCloudDataset(data.query, **kw)
     gallery = PointCloudDataset(data.gallery, **kw)
     scales = AUTHORS_TEST_SCALES if args.authors_tta else (1.0,)
@@ -67,7 +68,8 @@ def run(args) -> int:
                else "one pass") + ("" if args.amp == "off" else f", {args.amp} autocast")
     print(f"{data.format} {args.data}: {res['num_query']} queries, {res['num_gallery']} "
           f"gallery items, model {meta['model']['name']}"
-          f"{' (z = 0)' if kw['z_zero'] else ''} on {device}")
+          f"{' (z = 0)' if kw['z_zero'] else ''}"
+          f"{'' if kw['background'] else ' (person points only)'} on {device}")
     print(f"checkpoint {args.checkpoint}: epoch {meta.get('epoch')}, "
           f"{meta.get('selection', 'selection not recorded')}"
           f"{', weight-averaged' if meta.get('weight_averaged') else ''}; feature: {feature}")

@@ -102,6 +102,10 @@ def run(args) -> int:
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, device=device, num_classes=0)
     meta = model.checkpoint_meta
+    if not meta.get("background", True):
+        print(f"error: {args.checkpoint} was trained on the person's points only (`train "
+              f"--no-background`, a study arm); a gallery for the app holds whole clouds")
+        return 2
     data = load_dataset(args.data, args.dataset_format, splits=(args.split,),
                         image_root=args.images)
     items = [it for it in data.split(args.split) if args.keep_junk or it.pid != -1]

@@ -4,7 +4,7 @@ Data parallel on N processes (GPUs, or CPU processes with gloo):
 ``torchrun --nproc_per_node N -m ognet train ...`` (see ``ognet.engine.distributed``).
 """
 
-from ognet.engine.config import AMP_MODES
+from ognet.engine.config import AMP_MODES, SCALE_MODES
 
 NAME = "train"
 HELP = "train an OG-Net on a prepared (lifted) Market-1501-format dataset"
@@ -54,6 +54,12 @@ def add_arguments(parser):
         parser.add_argument(flag, dest=dest, type=typ, default=None, help=text)
     parser.add_argument("--z-zero", dest="z_zero", action="store_const", const=True,
                         default=None, help="2D control: set z to 0 (Table I, '2D image')")
+    parser.add_argument("--no-background", dest="background", action="store_const",
+                        const=False, default=None, help="train and evaluate on the person's "
+                        "points only (a study arm; the app refuses such a checkpoint)")
+    parser.add_argument("--scale-mode", dest="scale_mode", choices=SCALE_MODES, default=None,
+                        help="per_axis (the authors', default) or isotropic scale "
+                        "augmentation")
     parser.add_argument("--amp", dest="amp", choices=AMP_MODES, default=None,
                         help="mixed precision: bf16 or fp16 autocast (default off: float32, "
                         "as the authors; graph distances stay float32)")
@@ -73,7 +79,7 @@ def run(args) -> int:
     from ognet.engine.distributed import shutdown
 
     overrides = {dest: getattr(args, dest) for dest, _, _ in _FLAGS.values()}
-    for key in ("z_zero", "amp", "resume"):
+    for key in ("z_zero", "background", "scale_mode", "amp", "resume"):
         overrides[key] = getattr(args, key)
     if args.config:
         config = TrainConfig.from_file(args.config, **overrides)

@@ -35,13 +35,16 @@ class PointCloudDataset(Dataset):
         num_points: points per cloud given to the model.
         augment_config: augmentation parameters (``None``: the defaults).
         z_zero: set z to 0 (the 2D control of the paper's Table I).
+        background: keep the background points (the paper's setting); ``False`` samples from
+            the person's points only (the cloud's ``mask``, the lifting's foreground), the
+            "without background" arm of a study.
         seed: base seed of the per-item random generators.
     """
 
     def __init__(self, items: Sequence[ReIDItem], labels: Sequence[int] | None = None,
                  train: bool = False, num_points: int = MODEL_POINTS,
                  augment_config: AugmentConfig | None = None, z_zero: bool = False,
-                 seed: int = 0):
+                 background: bool = True, seed: int = 0):
         self.items = list(items)
         missing = [it.path for it in self.items if it.cloud_path is None]
         if missing:
@@ -55,6 +58,7 @@ class PointCloudDataset(Dataset):
         self.num_points = num_points
         self.augment_config = augment_config or AugmentConfig()
         self.z_zero = z_zero
+        self.background = background
         self.seed = seed
         self.epoch = 0
 
@@ -75,10 +79,13 @@ class PointCloudDataset(Dataset):
 
     def load_points(self, index: int) -> np.ndarray:
         """The model input of item ``index``: (num_points, 6) float32."""
-        cloud = load_cloud(self.items[index].cloud_path)["points"]
+        data = load_cloud(self.items[index].cloud_path)
+        cloud = data["points"]
         if cloud.ndim != 2 or cloud.shape[1] != 6:
             raise ValueError(f"{self.items[index].cloud_path}: expected (N, 6) points, "
                              f"got {cloud.shape}")
+        if not self.background:
+            cloud = person_points(cloud, data["mask"], self.items[index].cloud_path)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             pts = sample_points(cloud, self.num_points, mode="train", rng=rng)
@@ -95,4 +102,14 @@ class PointCloudDataset(Dataset):
                 "label": self.labels[index], "pid": it.pid, "camid": it.camid, "index": index}
 
 
-__all__ = ["PointCloudDataset"]
+def person_points(cloud: np.ndarray, mask: np.ndarray | None, path) -> np.ndarray:
+    """The rows of a prepared cloud (one point per pixel, row-major) on its ``mask`` (the
+    lifting's foreground); all of them when the mask is empty (nothing to keep)."""
+    if mask is None or mask.size != len(cloud):
+        raise ValueError(f"{path}: no foreground mask of one entry per point, so its "
+                         f"background cannot be removed (re-run `ognet prepare`)")
+    keep = np.asarray(mask, bool).reshape(-1)
+    return cloud[keep] if keep.any() else cloud
+
+
+__all__ = ["PointCloudDataset", "person_points"]

@@ -13,6 +13,9 @@ from typing import Any
 #: float16 (``fp16`` with a gradient scaler). Graph distances stay float32 either way
 #: (``ognet.ops``).
 AMP_MODES = ("off", "bf16", "fp16")
+#: Scale augmentations (``TrainConfig.scale_mode``): the authors' ``per_axis``, or
+#: ``isotropic``.
+SCALE_MODES = ("per_axis", "isotropic")
 
 
 @dataclass
@@ -50,7 +53,13 @@ class TrainConfig:
         samples_per_class: ``balanced`` only: 0 draws independently, K > 0 draws every
             identity exactly K times per pass.
         scale, jitter_sigma, jitter_clip, flip_prob: augmentations (see ``ognet.data``).
+        scale_mode: ``per_axis`` (the authors': x, y and z scaled by independent factors) or
+            ``isotropic`` (one factor: proportions kept; a named difference for the study of
+            issue 23, argued in ``ognet.data.transforms``).
         z_zero: the 2D control of Table I: z set to 0 in training and evaluation.
+        background: keep the background points (the paper's 3D + background); ``False``
+            trains and evaluates on the person's points only (a study arm: the app and
+            ``index`` refuse such a checkpoint).
         val_identities: hold out this many training identities as a validation split (their
             images split into query and gallery) for model selection: ``best_val`` is the
             checkpoint with the best validation mAP. 0: train on all identities.
@@ -96,7 +105,9 @@ class TrainConfig:
     jitter_sigma: float = 0.01
     jitter_clip: float = 0.01
     flip_prob: float = 0.5
+    scale_mode: str = "per_axis"
     z_zero: bool = False
+    background: bool = True
     val_identities: int = 0
     eval_every: int = 0
     save_every: int = 1
@@ -117,6 +128,9 @@ class TrainConfig:
             self.amp = "off"
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.scale_mode not in SCALE_MODES:
+            raise ValueError(f"scale_mode must be one of {', '.join(SCALE_MODES)}, got "
+                             f"{self.scale_mode!r}")
         if self.loss not in ("ce", "ce+circle"):
             raise ValueError(f"loss must be 'ce' or 'ce+circle', got {self.loss!r}")
         if self.sampler not in ("random", "balanced", "identity"):

@@ -135,14 +135,17 @@ def build_datasets(config: TrainConfig):
     elif monitor_test and data.query and data.gallery:
         eval_items = ("test", data.query, data.gallery)
     aug = AugmentConfig(scale=config.scale, jitter_sigma=config.jitter_sigma,
-                        jitter_clip=config.jitter_clip, flip_prob=config.flip_prob)
+                        jitter_clip=config.jitter_clip, flip_prob=config.flip_prob,
+                        isotropic=config.scale_mode == "isotropic")
     train_ds = PointCloudDataset(data.train, data.train_labels, train=True,
                                  num_points=config.num_points, augment_config=aug,
-                                 z_zero=config.z_zero, seed=config.seed)
+                                 z_zero=config.z_zero, background=config.background,
+                                 seed=config.seed)
     eval_split = None
     if eval_items is not None and config.eval_every > 0:
         name, query, gallery = eval_items
-        kw = {"num_points": config.num_points, "z_zero": config.z_zero}
+        kw = {"num_points": config.num_points, "z_zero": config.z_zero,
+              "background": config.background}
         eval_split = (name, PointCloudDataset(query, **kw), PointCloudDataset(gallery, **kw))
     return data, train_ds, eval_split
 
@@ -235,7 +238,7 @@ def train(config: TrainConfig, progress: bool = True, stop_epoch: int | None = N
                  "chosen by it", config.eval_every)
     common = {"train_data": str(config.data), "train_config": config.to_dict(),
               "z_zero": config.z_zero,
-              "extra": {"dataset_format": data.format,
+              "extra": {"dataset_format": data.format, "background": config.background,
                         "label_to_pid": sorted(data.pid_to_label)}}
     if init_meta is not None:
         common["extra"]["init_weights_sha256"] = init_meta.get("weights_sha256")

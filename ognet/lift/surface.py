@@ -24,7 +24,9 @@ def raycast_depth(fit: BodyFit, faces: np.ndarray, hw: tuple[int, int], samples:
 
     Args:
         samples: rays per pixel side; odd, so that the centre ray is one of them. The depth
-            of a body pixel (its centre ray hits) is the mean of its rays that hit.
+            of a body pixel (its centre ray hits) is the mean of its rays that hit, across
+            surfaces too: at an arm held in front of the torso a pixel sees both, as a
+            camera's pixel (and the generator's truth, ``ognet.synth.truth``) averages them.
 
     Returns:
         depth: (H, W) float32 metres along +z (towards the camera), NaN where no hit.

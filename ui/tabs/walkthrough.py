@@ -22,7 +22,8 @@ CENTRE = "left shoulder"
 
 def build(ctx) -> None:
     gr.set_static_paths(paths=[PLOTLY_JS])
-    view = gr.HTML("<p>Run a query: its walkthrough shows here.</p>", elem_id="walkthrough")
+    view = gr.HTML("<p>The walkthrough of the current query is drawn here when this tab is "
+                   "opened (about a second): run a query first.</p>", elem_id="walkthrough")
     url = f"/gradio_api/file={PLOTLY_JS}"
 
     def render(result, camera, size):
