@@ -1,9 +1,11 @@
 # The two commands a new user runs (see README): `make run` and `make test`.
 #   make run ARGS="--port 7861"          flags for app.py
 #   make test TESTS="tests/test_lift.py"  a part of the suite (default: all of it)
+#   make test JOBS=0                      in one process (default: 2 pytest-xdist workers)
 PY := .venv/bin/python
 ARGS ?=
 TESTS ?=
+JOBS ?= 2
 
 .PHONY: setup setup-test run test lint bench
 
@@ -19,7 +21,7 @@ run: setup
 	$(PY) app.py $(ARGS)
 
 test: setup-test
-	$(PY) -m pytest -q $(TESTS)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup $(TESTS)
 
 lint: setup
 	$(PY) -m ruff check .

@@ -17,7 +17,9 @@ Session fixtures of the app (every app and browser test file uses these; none st
 - ``client``: a ``gradio_client.Client`` of it;
 - ``browser``: one headless Chromium (skips when ``/usr/bin/chromium`` is absent);
 - ``new_page``: ``new_page(width=1280, height=720, theme="light")`` opens the app in a fresh
-  page of that browser, closed after the test.
+  page of that browser, closed after the test;
+- ``query_page``: ``query_page(width=1280, height=720, theme="light")``, the app with the first
+  example's query shown, one page per size and theme shared by the whole session.
 
 Helpers for browser tests: :func:`upload_photo`, :func:`wait_for_matches`, :func:`open_tab`.
 Every browser test carries the ``browser`` marker (``-m 'not browser'`` leaves them out).
@@ -59,6 +61,17 @@ def real_queries() -> list[Path]:
     if not paths:
         pytest.skip("../shared/real-queries is not present")
     return paths
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs two workers with ``--dist loadgroup``) every test
+    of the app server goes to one worker: the session still starts one server and one
+    Chromium, and the other worker runs the rest meanwhile (the app's tests mostly wait on
+    the page)."""
+    for item in items:
+        if "server" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("app"))
 
 
 # ---------------------------------------------------------------------------- the app server
@@ -249,6 +262,37 @@ def new_page(browser, server):
         page.close()
 
 
+@pytest.fixture(scope="session")
+def query_page(browser, server, examples):
+    """``query_page(width=1280, height=720, theme="light")``: a page of the app at that size
+    and theme with the first example's query shown and every event done; one per size and
+    theme for the session, shared by the browser test files (a test that changes a control
+    sets it back)."""
+    opened = {}
+
+    def get(width: int = 1280, height: int = 720, theme: str = "light"):
+        key = (width, height, theme)
+        if key not in opened:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(server + ("/?__theme=dark" if theme == "dark" else "/"))
+            page.wait_for_selector("#query-photo input[type=file]", state="attached",
+                                   timeout=120_000)
+            upload_photo(page, examples[0])
+            page.wait_for_selector("#plot3d .js-plotly-plot .main-svg", timeout=120_000)
+            wait_for_matches(page)
+            page.wait_for_function("() => { const gd = document.querySelector('#plot3d "
+                                   ".js-plotly-plot'); return gd && gd._fullData "
+                                   "&& gd._fullData.length > 0; }", timeout=120_000)
+            page.wait_for_timeout(200)
+            page.wait_for_function(f"() => !({BUSY})()", timeout=120_000)
+            opened[key] = page
+        return opened[key]
+
+    yield get
+    for page in opened.values():
+        page.close()
+
+
 def upload_photo(page, path) -> None:
     """Put a photo into the query box (as a user's drop or upload)."""
     page.locator("#query-photo input[type=file]").set_input_files(str(path))
@@ -269,7 +313,10 @@ BUSY = """() => [...document.querySelectorAll('.wrap, .pending')].some(w =>
 def open_tab(page, name: str) -> None:
     """Click a tab's button (every tab is one in the tab bar; test_app_browser checks it) and
     wait until what opening it started (drawing it from the current result) is done."""
-    page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(300)
+    tab = page.get_by_role("tab", name=name)
+    tab.click()
+    page.wait_for_function("(t) => t.getAttribute('aria-selected') === 'true'",
+                           arg=tab.element_handle(), timeout=30_000)
+    page.wait_for_timeout(150)  # the tab's select event is sent, its status shown
     page.wait_for_function(f"() => !({BUSY})()", timeout=120_000)
-    page.wait_for_timeout(200)
+    page.wait_for_timeout(100)

@@ -1,9 +1,10 @@
 """The app in a real headless Chromium (the session's one app server and one browser).
 
-- At projector sizes (1920x1080, 1280x720), light and dark: layout checked by measured
+- At projector sizes (1920x1080, 1280x720, light; 1280x720 dark): layout checked by measured
   bounding boxes, every tab's button in the window (none in the overflow menu), the Layers
   tab; the walkthrough and the full-screen toggle at both sizes (the theme changes nothing
-  they do).
+  they do). The pages are the session's (``conftest.query_page``), shared with
+  ``test_app_readability.py``.
 - The query event (issue 24's defects, each measured in the DOM): Search without a photo,
   the photo's x, a cloud file after a photo, a refused photo, two uploads 0.3 s apart (that
   the top-5 comes before the tabs are drawn is checked in-process in ``test_app.py``, its
@@ -25,9 +26,6 @@ from pathlib import Path
 import pytest
 from conftest import BUSY, open_tab, upload_photo, wait_for_matches
 from test_app import show_last_module
-
-SIZES = [(1920, 1080), (1280, 720)]
-THEMES = ["light", "dark"]
 
 pytestmark = pytest.mark.browser
 
@@ -133,7 +131,10 @@ def check_layout(m: dict, plot_id: str) -> list[str]:
 
 #: The page fixture's sizes and themes; LIGHT: the same objects (pytest caches a module
 #: fixture by its parameter's identity), for tests where the theme changes nothing.
-PAGES = [(w, h, t) for w, h in SIZES for t in THEMES]
+#: The layout tests' pages: both sizes in the light theme, and the dark theme at the tighter
+#: size (a theme changes colours, not boxes; the dark page is measured here once, and its
+#: colours by test_app_readability.py).
+PAGES = [(1920, 1080, "light"), (1280, 720, "light"), (1280, 720, "dark")]
 LIGHT = [p for p in PAGES if p[2] == "light"]
 
 
@@ -142,19 +143,12 @@ def page_id(v) -> str:
 
 
 @pytest.fixture(scope="module", params=PAGES, ids=page_id)
-def page(request, browser, server, examples):
-    """A page at one size and theme with one query shown (its 3D tab open)."""
+def page(request, query_page):
+    """The session's page at one size and theme with one query shown."""
     width, height, theme = request.param
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.goto(server + ("/?__theme=dark" if theme == "dark" else "/"))
-    page.wait_for_selector("#query-photo input[type=file]", state="attached", timeout=120_000)
-    upload_photo(page, examples[0])
-    page.wait_for_selector("#plot3d .js-plotly-plot .main-svg", timeout=120_000)
-    wait_for_matches(page)
-    page.wait_for_timeout(400)
+    page = query_page(width, height, theme)
     page.shot_name = f"{width}x{height}-{theme}"
-    yield page
-    page.close()
+    return page
 
 
 def screenshot(page, tab: str) -> None:
@@ -312,7 +306,7 @@ STATE = """() => {
 }"""
 
 
-def settle(page, quiet_ms: int = 1500, timeout_s: float = 180) -> dict:
+def settle(page, quiet_ms: int = 700, timeout_s: float = 180) -> dict:
     """Wait until no event has been pending for ``quiet_ms``; the page's :data:`STATE`."""
     import time
 
@@ -628,16 +622,12 @@ def test_the_calibration_histogram_shows_the_gallery_and_the_query(new_page, exa
 
 # ---------------------------------------------------------------------------- the tabs
 @pytest.fixture(scope="module")
-def shown(browser, server, examples):
-    """One page at 1280x720 with the first example searched in the default gallery."""
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
-    page.goto(server)
-    page.wait_for_selector("#query-photo input[type=file]", state="attached", timeout=120_000)
-    upload_photo(page, examples[0])
-    wait_for_matches(page)
+def shown(query_page):
+    """The session's page at 1280x720, light, with the first example searched in the
+    default gallery."""
+    page = query_page()
     settle(page)
-    yield page
-    page.close()
+    return page
 
 
 CLOUD = """() => { const gd = document.querySelector('#plot3d .js-plotly-plot');
@@ -690,6 +680,10 @@ def test_3d_view_toggles_camera_presets_and_point_size(shown, client, examples):
     size.press("Enter")
     page.wait_for_function("() => document.querySelector('#plot3d .js-plotly-plot')"
                            "._fullData[0].marker.size === 4", timeout=60_000)
+    size.fill("2")  # back to the default: the page is shared (conftest.query_page)
+    size.press("Enter")
+    page.wait_for_function("() => document.querySelector('#plot3d .js-plotly-plot')"
+                           "._fullData[0].marker.size === 2", timeout=60_000)
 
 
 def test_lifting_tab_shows_the_crop_and_how_it_was_lifted(shown, client, examples):

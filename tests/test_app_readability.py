@@ -157,7 +157,7 @@ def wait_for_plot(page, elem_id: str, timeout: float = 120_000) -> None:
         "(id) => { const gd = document.querySelector('#' + id + ' .js-plotly-plot');"
         " return gd && gd._fullData && gd._fullData.length > 0; }", arg=elem_id,
         timeout=timeout)
-    page.wait_for_timeout(600)
+    page.wait_for_timeout(250)
 
 
 def traces_shown(page, elem_id: str, names: list[str] | None) -> np.ndarray:
@@ -173,9 +173,9 @@ def traces_shown(page, elem_id: str, names: list[str] | None) -> np.ndarray:
       await Plotly.relayout(gd, {showlegend: false});
       await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); }""",
                   [elem_id, names])
-    page.wait_for_timeout(400)
+    page.wait_for_timeout(150)
     page.mouse.move(1, 1)  # no hover label, no mode bar in the picture
-    page.wait_for_timeout(200)
+    page.wait_for_timeout(100)
     shot = page.locator(f"#{elem_id} .js-plotly-plot").screenshot()
     page.evaluate("""async (id) => {
       const gd = document.querySelector('#' + id + ' .js-plotly-plot');
@@ -192,28 +192,11 @@ def drawn_mask(pixels: np.ndarray, background: np.ndarray, tol: int = 24) -> np.
 
 # ------------------------------------------------------------------ pages
 @pytest.fixture(scope="module")
-def pages(browser, server, examples):
-    """``pages(width, height, theme)``: a page of the app at that size and theme with the first
-    example's query shown (one per size and theme for the module; tests leave the view
+def pages(query_page):
+    """``pages(width, height, theme)``: the session's page of the app at that size and theme
+    with the first example's query shown (``conftest.query_page``; tests leave the view
     controls as they found them)."""
-    opened = {}
-
-    def get(width: int = 1280, height: int = 720, theme: str = "light"):
-        key = (width, height, theme)
-        if key not in opened:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(server + ("/?__theme=dark" if theme == "dark" else "/"))
-            page.wait_for_selector("#query-photo input[type=file]", state="attached",
-                                   timeout=120_000)
-            upload_photo(page, examples[0])
-            wait_for_matches(page)
-            wait_for_plot(page, "plot3d")
-            opened[key] = page
-        return opened[key]
-
-    yield get
-    for page in opened.values():
-        page.close()
+    return query_page
 
 
 # ------------------------------------------------------------------ the first screen
@@ -518,7 +501,7 @@ def test_no_text_under_11px_on_any_tab(pages, theme):
     problems = {}
     for tab in TABS_WITH_CONTENT:
         open_tab(page, tab)
-        page.wait_for_timeout(700)
+        page.wait_for_timeout(250)
         found = texts(page)
         if tab == "Walkthrough":  # its own page in a frame: the captions, the step labels
             frame = page.locator("#walkthrough iframe").element_handle().content_frame()
